@@ -46,6 +46,9 @@ int main(int argc, char** argv) {
   bench->add_option("--filter", bench_options.filters, "Keep only cases whose name contains this text (repeatable)");
   bench->add_option("--repetitions", bench_options.repetitions, "Timed runs per measurement (0 = automatic)")->check(CLI::NonNegativeNumber);
   bench->add_flag("--quick", bench_options.quick, "Few repetitions: a smoke test, not a measurement");
+  bench->add_option("--threads", bench_options.threads, "Threads for every implementation (0 = OpenMP's default)")->check(CLI::NonNegativeNumber);
+  bench->add_option("--seconds", bench_options.seconds_per_case, "Automatic repetitions: stop once the slowest implementation has run this long in a case")->check(CLI::PositiveNumber);
+  bench->add_flag("--list", bench_options.list, "Print the names of the cases that would run, and stop");
 
   std::string problem;
   CLI::App* impls = app.add_subcommand("impls", "Show which batch-norm implementation runs a problem and why others decline");

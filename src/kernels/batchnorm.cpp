@@ -160,15 +160,16 @@ void batchnorm_backward(const BatchNormBackwardArgs& a) {
   impl.backward(a);
 }
 
-void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments out) {
+void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments& out) {
   check_problem(problem);
   require(problem, x, "x");
   require(problem, out.mean, "moments.mean");
   require(problem, out.m2, "moments.m2");
-  batchnorm_select(problem).moments(problem, x, out);
+  batchnorm_select(problem).moments(problem, x, out);  // the kernel gets a copy: set the count here
+  out.count = problem.values_per_channel();
 }
 
-void batchnorm_moments_merge(std::int64_t channels, ChannelMoments a, const ChannelMoments& b) {
+void batchnorm_moments_merge(std::int64_t channels, ChannelMoments& a, const ChannelMoments& b) {
   // Chan, Golub & LeVeque: with delta = mean_b - mean_a and n = n_a + n_b,
   //   mean = mean_a + delta * n_b / n,   M2 = M2_a + M2_b + delta^2 * n_a * n_b / n.
   const double na = static_cast<double>(a.count), nb = static_cast<double>(b.count);
@@ -184,6 +185,7 @@ void batchnorm_moments_merge(std::int64_t channels, ChannelMoments a, const Chan
     a.mean[c] += delta * (nb / n);
     a.m2[c] += b.m2[c] + delta * delta * (na * nb / n);
   }
+  a.count += b.count;
 }
 
 void batchnorm_moments_finalize(std::int64_t channels, const ChannelMoments& moments, double eps,

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <stdexcept>
 
 #include "bnorm/tensor/tensor.hpp"
 
@@ -26,6 +27,37 @@ TEST(Tensor, ViewSharesMemory) {
   Tensor t = Tensor::view_of(data, {2, 3});
   t.data_f32()[4] = 50;
   EXPECT_EQ(data[4], 50);
+}
+
+TEST(Tensor, ZerosAndFull) {
+  const Tensor z = Tensor::zeros({2, 3, 4});
+  for (std::int64_t i = 0; i < z.numel(); ++i) EXPECT_EQ(z.data_f32()[i], 0.0f);
+  const Tensor f = Tensor::full({5}, 2.5f, Layout::channels_last);
+  for (std::int64_t i = 0; i < f.numel(); ++i) EXPECT_EQ(f.data_f32()[i], 2.5f);
+  EXPECT_EQ(f.layout(), Layout::channels_last);
+}
+
+// A copy shares the buffer (the layers keep their input for backward this way, no copy).
+TEST(Tensor, CopiesShareStorage) {
+  Tensor a = Tensor::zeros({2, 2});
+  const Tensor b = a;
+  a.data_f32()[3] = 7.0f;
+  EXPECT_EQ(b.data_f32()[3], 7.0f);
+}
+
+TEST(Tensor, ShapesPrintAndCompare) {
+  EXPECT_EQ(Shape({4, 3, 5, 5}).to_string(), "(4, 3, 5, 5)");
+  EXPECT_EQ(Shape({7}).to_string(), "(7)");
+  EXPECT_TRUE(Shape({2, 3}) == Shape({2, 3}));
+  EXPECT_FALSE(Shape({2, 3}) == Shape({2, 3, 1}));
+  EXPECT_EQ(Shape({2, 0, 3}).numel(), 0);
+  EXPECT_THROW(Shape({2, 3})[2], std::out_of_range);
+}
+
+TEST(Tensor, UndefinedHasNoData) {
+  const Tensor t;
+  EXPECT_FALSE(t.defined());
+  EXPECT_THROW(t.data_f32(), std::logic_error);
 }
 
 }  // namespace bnorm

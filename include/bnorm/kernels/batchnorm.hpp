@@ -151,9 +151,10 @@ void batchnorm_backward(const BatchNormBackwardArgs& args);
 // Split forward-train for distributed use: moments of the local shard, merge shards,
 // finalize into mean/invstd (+ running update), then normalize with batchnorm_forward_infer
 // given mean and invstd.
-void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments out);
-// a <- a merged with b (Chan et al.). Channel counts must match.
-void batchnorm_moments_merge(std::int64_t channels, ChannelMoments a, const ChannelMoments& b);
+// Sets out.count = N * S and fills out.mean, out.m2.
+void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments& out);
+// a <- a merged with b (Chan et al.), a.count included. Channel counts must match.
+void batchnorm_moments_merge(std::int64_t channels, ChannelMoments& a, const ChannelMoments& b);
 // From merged moments: save_mean, save_invstd, and the running update (unbiased variance).
 void batchnorm_moments_finalize(std::int64_t channels, const ChannelMoments& moments, double eps,
                                 float* save_mean, float* save_invstd, RunningStatsUpdate running);

@@ -1,6 +1,6 @@
 // bnorm/tensor/tensor.hpp: the tensor core.
 //
-// A Tensor is a contiguous, 64-byte-aligned block of memory plus a description of it:
+// A Tensor is a contiguous block of memory (64-byte aligned when the tensor owns it) plus a description of it:
 // logical shape (always in PyTorch's order: N, C, then spatial D, H, W), memory layout
 // (channels-first = N,C,... or channels-last = N,...,C), element type and device.
 // It is deliberately small: there are no strides beyond what the layout implies and
@@ -67,7 +67,9 @@ class Tensor {
                       DType dtype = DType::f32, Device device = Device::cpu);
   static Tensor zeros(const Shape& shape, Layout layout = Layout::channels_first);
   static Tensor full(const Shape& shape, float value, Layout layout = Layout::channels_first);
-  // Borrows `data` (no copy); the caller keeps it alive while the tensor is used.
+  // Borrows `data` (no copy); the caller keeps it alive while the tensor is used. Such a
+  // view is only as aligned as `data` (float alignment, e.g. for NumPy arrays): kernels
+  // must not assume more than element alignment.
   static Tensor view_of(float* data, const Shape& shape, Layout layout = Layout::channels_first);
 
   bool defined() const { return static_cast<bool>(storage_); }

@@ -1,0 +1,258 @@
+// Building blocks of the fast CPU batch norm (vector primitives, per-channel arithmetic,
+// threading helpers), shared by the channels_first and channels_last halves. Included via
+// batchnorm_cpu_impl.hpp only; see that file for the design.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "bnorm/kernels/batchnorm.hpp"
+
+namespace bnorm::cpu {
+namespace {
+
+using i64 = std::int64_t;
+
+// ---- Tuning constants (all depend on nothing but the problem, never on the thread count).
+constexpr i64 kFoldSteps = 32;              // vector steps summed in float before a double fold
+constexpr double kPivotRatio2 = 4.0;        // redo when (mean - K)^2 > 4 var
+constexpr i64 kParallelMinElems = 1 << 15;  // below this (128 KB), one thread, no omp region
+constexpr i64 kChunkBytes = 32 << 10;       // channels_last: bytes of one row chunk (one group)
+constexpr i64 kStreamMinBytes = 4 << 20;    // non-temporal stores for outputs at least this big
+
+// One float lane: the tail of every vector loop, in both translation units.
+struct F1 {
+  static constexpr int width = 1;
+  float v;
+  static F1 zero() { return {0.0f}; }
+  static F1 set1(float a) { return {a}; }
+  static F1 load(const float* p) { return {*p}; }
+  static void store(float* p, F1 a) { *p = a.v; }
+  static void stream(float* p, F1 a) { *p = a.v; }
+  static void fence() {}
+  friend F1 operator+(F1 a, F1 b) { return {a.v + b.v}; }
+  friend F1 operator-(F1 a, F1 b) { return {a.v - b.v}; }
+  friend F1 operator*(F1 a, F1 b) { return {a.v * b.v}; }
+  static F1 fmadd(F1 a, F1 b, F1 c) { return {a.v * b.v + c.v}; }
+  static void add_to(double* acc, F1 a) { acc[0] += a.v; }
+};
+
+// ---- Threading: a team body(thread, threads); small problems call it directly.
+template <class Body>
+void run_team(bool parallel, Body&& body) {
+  if (parallel && omp_get_max_threads() > 1) {
+#pragma omp parallel
+    body(omp_get_thread_num(), omp_get_num_threads());
+  } else {
+    body(0, 1);
+  }
+}
+
+inline void team_barrier(int threads) {
+  if (threads > 1) {
+#pragma omp barrier
+  }
+}
+
+struct Range {
+  i64 begin, end;
+};
+// Contiguous share t of T of [0, n): which thread gets which piece, nothing else.
+inline Range share(i64 n, int t, int threads) {
+  return {n * t / threads, n * (t + 1) / threads};
+}
+
+inline bool is_aligned(const void* p, std::size_t bytes) {
+  return reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
+}
+
+// ---- Primitives over a strided sequence of vectors: element j is V::load(x + j * stride).
+// channels_first uses them with stride = width (a contiguous run of one channel, the
+// lanes are positions); channels_last with stride = C (a column of rows, the lanes are
+// channels). The double lanes acc[width] receive the folded block sums.
+
+// s1 += sum_j (x_j - k);  s2 += sum_j (x_j - k)^2
+template <class V>
+void seq_shifted_sums(const float* x, i64 stride, i64 count, V k, double* s1, double* s2) {
+  i64 j = 0;
+  while (j < count) {
+    const i64 end = std::min(count, j + kFoldSteps);
+    V a0 = V::zero(), a1 = a0, a2 = a0, a3 = a0, q0 = a0, q1 = a0, q2 = a0, q3 = a0;
+    for (; j + 4 <= end; j += 4) {
+      const float* p = x + j * stride;
+      const V d0 = V::load(p) - k, d1 = V::load(p + stride) - k;
+      const V d2 = V::load(p + 2 * stride) - k, d3 = V::load(p + 3 * stride) - k;
+      a0 = a0 + d0, a1 = a1 + d1, a2 = a2 + d2, a3 = a3 + d3;
+      q0 = V::fmadd(d0, d0, q0), q1 = V::fmadd(d1, d1, q1);
+      q2 = V::fmadd(d2, d2, q2), q3 = V::fmadd(d3, d3, q3);
+    }
+    for (; j < end; ++j) {
+      const V d = V::load(x + j * stride) - k;
+      a0 = a0 + d, q0 = V::fmadd(d, d, q0);
+    }
+    V::add_to(s1, (a0 + a1) + (a2 + a3));
+    V::add_to(s2, (q0 + q1) + (q2 + q3));
+  }
+}
+
+// sdy += sum_j dy_j;  sdyxm += sum_j dy_j * (x_j - mean)
+template <class V>
+void seq_grad_sums(const float* x, const float* dy, i64 stride, i64 count, V mean, double* sdy,
+                   double* sdyxm) {
+  i64 j = 0;
+  while (j < count) {
+    const i64 end = std::min(count, j + kFoldSteps);
+    V a0 = V::zero(), a1 = a0, a2 = a0, a3 = a0, q0 = a0, q1 = a0, q2 = a0, q3 = a0;
+    for (; j + 4 <= end; j += 4) {
+      const i64 o = j * stride;
+      const V g0 = V::load(dy + o), g1 = V::load(dy + o + stride);
+      const V g2 = V::load(dy + o + 2 * stride), g3 = V::load(dy + o + 3 * stride);
+      a0 = a0 + g0, a1 = a1 + g1, a2 = a2 + g2, a3 = a3 + g3;
+      q0 = V::fmadd(g0, V::load(x + o) - mean, q0);
+      q1 = V::fmadd(g1, V::load(x + o + stride) - mean, q1);
+      q2 = V::fmadd(g2, V::load(x + o + 2 * stride) - mean, q2);
+      q3 = V::fmadd(g3, V::load(x + o + 3 * stride) - mean, q3);
+    }
+    for (; j < end; ++j) {
+      const V g = V::load(dy + j * stride);
+      a0 = a0 + g, q0 = V::fmadd(g, V::load(x + j * stride) - mean, q0);
+    }
+    V::add_to(sdy, (a0 + a1) + (a2 + a3));
+    V::add_to(sdyxm, (q0 + q1) + (q2 + q3));
+  }
+}
+
+// y_j = (x_j - k) * scale + shift   (normalize; also inference with k = mean, shift = beta,
+// and frozen dx with x = dy, k = 0, shift = 0). Reads x_j before writing y_j: y may alias x.
+template <class V, bool kStream>
+void seq_normalize(const float* x, float* y, i64 stride, i64 count, V k, V scale, V shift) {
+  i64 j = 0;
+  for (; j + 2 <= count; j += 2) {
+    const i64 o = j * stride;
+    const V y0 = V::fmadd(V::load(x + o) - k, scale, shift);
+    const V y1 = V::fmadd(V::load(x + o + stride) - k, scale, shift);
+    if constexpr (kStream) {
+      V::stream(y + o, y0), V::stream(y + o + stride, y1);
+    } else {
+      V::store(y + o, y0), V::store(y + o + stride, y1);
+    }
+  }
+  if (j < count) {
+    const V y0 = V::fmadd(V::load(x + j * stride) - k, scale, shift);
+    if constexpr (kStream) V::stream(y + j * stride, y0);
+    else V::store(y + j * stride, y0);
+  }
+}
+
+// dx_j = a * dy_j + (b * (x_j - mean) + c)   (batch-statistics backward, coefficients below)
+template <class V, bool kStream>
+void seq_grad_dx(const float* x, const float* dy, float* dx, i64 stride, i64 count, V mean,
+                 V a, V b, V c) {
+  for (i64 j = 0; j < count; ++j) {
+    const i64 o = j * stride;
+    const V r = V::fmadd(a, V::load(dy + o), V::fmadd(b, V::load(x + o) - mean, c));
+    if constexpr (kStream) V::stream(dx + o, r);
+    else V::store(dx + o, r);
+  }
+}
+
+// ---- Per-channel arithmetic shared by both layouts.
+
+struct MeanVar {
+  double mean, var;  // var biased
+};
+
+// From shifted sums around pivot k over m values. bad_pivot: cancellation would cost
+// precision (or the sums are not finite); the caller sums again around k = mean.
+inline MeanVar mean_var_from_sums(double s1, double s2, double m, float k, bool* bad_pivot) {
+  const double d = s1 / m;
+  const double var = std::max(s2 / m - d * d, 0.0);
+  *bad_pivot = !(d * d <= kPivotRatio2 * var);
+  return {static_cast<double>(k) + d, var};
+}
+
+inline bool finite2(double a, double b) { return std::isfinite(a) && std::isfinite(b); }
+
+// The slow exact path (double, two passes): only for channels whose float sums are not
+// finite. visit(f) calls f(offset) for every value of the channel.
+template <class Visit>
+MeanVar mean_var_double(const float* x, double m, Visit&& visit) {
+  double sum = 0.0;
+  visit([&](i64 i) { sum += x[i]; });
+  const double mean = sum / m;
+  double m2 = 0.0;
+  visit([&](i64 i) {
+    const double d = x[i] - mean;
+    m2 += d * d;
+  });
+  return {mean, m2 / m};
+}
+
+// Writes save_mean/save_invstd/running for channel c; returns the output transform.
+struct Normalizer {
+  float k, scale, shift;  // y = (x - k) * scale + shift
+};
+inline Normalizer finalize_channel(const BatchNormForwardTrainArgs& a, i64 c, MeanVar s,
+                                   double m) {
+  const double invstd = 1.0 / std::sqrt(s.var + a.eps);
+  const double gamma = a.gamma ? a.gamma[c] : 1.0, beta = a.beta ? a.beta[c] : 0.0;
+  a.save_mean[c] = static_cast<float>(s.mean);
+  a.save_invstd[c] = static_cast<float>(invstd);
+  if (a.running.mean) {
+    // running = (1 - f) * running + f * batch; running var is unbiased: var * m / (m - 1).
+    const double f = a.running.factor;
+    a.running.mean[c] = static_cast<float>((1.0 - f) * a.running.mean[c] + f * s.mean);
+    a.running.var[c] = static_cast<float>((1.0 - f) * a.running.var[c] + f * s.var * m / (m - 1.0));
+  }
+  const float k = std::isfinite(s.mean) ? static_cast<float>(s.mean) : 0.0f;
+  const double scale = gamma * invstd;
+  return {k, static_cast<float>(scale), static_cast<float>(beta - (s.mean - k) * scale)};
+}
+
+// Backward coefficients of channel c: dx = a * dy + b * (x - mean) + c.
+//   a = gamma * invstd,  b = -a * invstd^2 * sum(dy (x-mean)) / m,  c = -a * sum(dy) / m
+// (dx = gamma invstd (dy - mean(dy) - xhat mean(dy xhat)), xhat = (x - mean) invstd).
+struct GradCoef {
+  float a, b, c;
+};
+inline GradCoef grad_coefficients(const BatchNormBackwardArgs& g, i64 c, double sdy,
+                                  double sdyxm, double m) {
+  const double invstd = g.invstd[c], gamma = g.gamma ? g.gamma[c] : 1.0;
+  const double a = gamma * invstd;
+  if (g.statistics == BatchNormStatistics::frozen) return {static_cast<float>(a), 0.0f, 0.0f};
+  return {static_cast<float>(a), static_cast<float>(-a * invstd * invstd * sdyxm / m),
+          static_cast<float>(-a * sdy / m)};
+}
+
+inline void accumulate_param_grads(const BatchNormBackwardArgs& g, i64 c, double sdy,
+                                   double sdyxm) {
+  // dgamma = sum dy * xhat = invstd * sum dy (x - mean);  dbeta = sum dy.
+  if (g.mask.dgamma && g.dgamma) g.dgamma[c] += static_cast<float>(sdyxm * g.invstd[c]);
+  if (g.mask.dbeta && g.dbeta) g.dbeta[c] += static_cast<float>(sdy);
+}
+
+inline bool backward_needs_sums(const BatchNormBackwardArgs& g) {
+  return (g.mask.dgamma && g.dgamma) || (g.mask.dbeta && g.dbeta) ||
+         (g.mask.dx && g.statistics == BatchNormStatistics::batch);
+}
+
+template <class V>
+bool stream_outputs(const BatchNormProblem& p) {
+  return V::can_stream && p.numel() * 4 >= kStreamMinBytes;
+}
+
+// y = (x - mean) * (gamma * invstd) + beta: x - mean first, so large offsets stay exact.
+inline Normalizer infer_normalizer(const BatchNormForwardInferArgs& a, i64 c) {
+  const double invstd =
+      a.var ? 1.0 / std::sqrt(static_cast<double>(a.var[c]) + a.eps) : a.invstd[c];
+  const double gamma = a.gamma ? a.gamma[c] : 1.0, beta = a.beta ? a.beta[c] : 0.0;
+  return {a.mean[c], static_cast<float>(gamma * invstd), static_cast<float>(beta)};
+}
+
+}  // namespace
+}  // namespace bnorm::cpu

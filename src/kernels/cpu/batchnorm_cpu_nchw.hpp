@@ -1,0 +1,268 @@
+// channels_first (NCHW) half of the fast CPU batch norm; included by batchnorm_cpu_impl.hpp only.
+// A channel is N runs of S contiguous floats, run n at (n * C + c) * S. Threads split the
+// channels; a thread takes a block of adjacent channels (statistics, then output) while the
+// block's slice is in L2, so x is read from DRAM once. Within a block memory is walked n
+// outer, channel inner: with small S (7x7, 8x8) that turns N*C short runs into N contiguous
+// streams of block*S floats. Each channel is still summed in its own fixed order (n, then s),
+// so neither the block size nor the thread count changes a bit.
+#pragma once
+
+#include "kernels/cpu/batchnorm_cpu_common.hpp"
+
+namespace bnorm::cpu {
+namespace {
+
+// Where the runs of a channel are. C == 1: the whole tensor is one run.
+struct NchwGeometry {
+  i64 runs, len, run_stride;
+};
+inline NchwGeometry nchw_geometry(const BatchNormProblem& p) {
+  if (p.channels == 1) return {1, p.batch * p.spatial, 0};
+  return {p.batch, p.spatial, p.channels * p.spatial};
+}
+
+// Calls f(offset from the channel start) for every value of a channel, in order.
+template <class F>
+void nchw_visit(const NchwGeometry& g, F&& f) {
+  for (i64 n = 0; n < g.runs; ++n)
+    for (i64 s = 0; s < g.len; ++s) f(n * g.run_stride + s);
+}
+
+constexpr i64 kMaxBlock = 64;           // channels per block (stack accumulators)
+constexpr i64 kBlockBytes = 512 << 10;  // slice of a block (all inputs), kept in L2
+
+// Channels per block: as many as fit kBlockBytes, at most an even share of the threads.
+inline i64 nchw_block(const BatchNormProblem& p, int tensors, int threads) {
+  const i64 channel_bytes = p.batch * p.spatial * 4 * tensors;
+  const i64 fit = std::max<i64>(1, kBlockBytes / channel_bytes);
+  return std::clamp<i64>((p.channels + threads - 1) / threads, 1, std::min(fit, kMaxBlock));
+}
+
+// For channels c0 .. c0+nb-1: s1[j] = sum (x - k[j]), s2[j] = sum (x - k[j])^2.
+template <class V>
+void nchw_block_shifted_sums(const float* x, const BatchNormProblem& p, const NchwGeometry& g,
+                             i64 c0, i64 nb, const float* k, double* s1, double* s2) {
+  constexpr int W = V::width;
+  double l1[kMaxBlock][W] = {}, l2[kMaxBlock][W] = {}, t1[kMaxBlock] = {}, t2[kMaxBlock] = {};
+  const i64 nv = g.len / W;
+  for (i64 n = 0; n < g.runs; ++n)
+    for (i64 j = 0; j < nb; ++j) {
+      const float* run = x + (c0 + j) * p.spatial + n * g.run_stride;
+      seq_shifted_sums<V>(run, W, nv, V::set1(k[j]), l1[j], l2[j]);
+      seq_shifted_sums<F1>(run + nv * W, 1, g.len - nv * W, F1::set1(k[j]), &t1[j], &t2[j]);
+    }
+  for (i64 j = 0; j < nb; ++j) {
+    for (int l = 0; l < W; ++l) t1[j] += l1[j][l], t2[j] += l2[j][l];
+    s1[j] = t1[j], s2[j] = t2[j];
+  }
+}
+
+// Mean and biased variance of channels c0 .. c0+nb-1: shifted sums around each channel's
+// first value, again around the mean where that pivot was poor, in double where the float
+// sums are not finite.
+template <class V>
+void nchw_block_mean_var(const float* x, const BatchNormProblem& p, const NchwGeometry& g, i64 c0,
+                         i64 nb, MeanVar* out) {
+  const double m = static_cast<double>(p.values_per_channel());
+  float k[kMaxBlock];
+  double s1[kMaxBlock], s2[kMaxBlock];
+  for (i64 j = 0; j < nb; ++j) k[j] = x[(c0 + j) * p.spatial];
+  nchw_block_shifted_sums<V>(x, p, g, c0, nb, k, s1, s2);
+  for (i64 j = 0; j < nb; ++j) {
+    const float* xc = x + (c0 + j) * p.spatial;
+    for (int attempt = 0;; ++attempt) {
+      if (!finite2(s1[j], s2[j])) {
+        out[j] = mean_var_double(xc, m, [&](auto f) { nchw_visit(g, f); });
+        break;
+      }
+      bool bad_pivot;
+      out[j] = mean_var_from_sums(s1[j], s2[j], m, k[j], &bad_pivot);
+      if (!bad_pivot || attempt == 1) break;
+      k[j] = static_cast<float>(out[j].mean);  // rare: sum the (cached) channel again
+      nchw_block_shifted_sums<V>(x, p, g, c0 + j, 1, &k[j], &s1[j], &s2[j]);
+    }
+  }
+}
+
+// y = (x - k) * scale + shift over one run; with kStream the vector part stores aligned
+// non-temporal, after a scalar head up to the 32-byte boundary of y.
+template <class V, bool kStream>
+void nchw_run_normalize(const float* x, float* y, i64 len, float k, float scale, float shift) {
+  constexpr int W = V::width;
+  i64 head = 0;
+  if constexpr (kStream)
+    head = std::min<i64>(len, ((32 - reinterpret_cast<std::uintptr_t>(y) % 32) % 32) / 4);
+  const F1 k1 = F1::set1(k), s1 = F1::set1(scale), h1 = F1::set1(shift);
+  seq_normalize<F1, false>(x, y, 1, head, k1, s1, h1);
+  const i64 nv = (len - head) / W, tail = head + nv * W;
+  seq_normalize<V, kStream>(x + head, y + head, W, nv, V::set1(k), V::set1(scale),
+                            V::set1(shift));
+  seq_normalize<F1, false>(x + tail, y + tail, 1, len - tail, k1, s1, h1);
+}
+
+// dx = a * dy + (b * (x - mean) + c) over one run (alignment as above).
+template <class V, bool kStream>
+void nchw_run_grad_dx(const float* x, const float* dy, float* dx, i64 len, float mean,
+                      GradCoef q) {
+  constexpr int W = V::width;
+  i64 head = 0;
+  if constexpr (kStream)
+    head = std::min<i64>(len, ((32 - reinterpret_cast<std::uintptr_t>(dx) % 32) % 32) / 4);
+  const F1 m1 = F1::set1(mean), a1 = F1::set1(q.a), b1 = F1::set1(q.b), c1 = F1::set1(q.c);
+  seq_grad_dx<F1, false>(x, dy, dx, 1, head, m1, a1, b1, c1);
+  const i64 nv = (len - head) / W, tail = head + nv * W;
+  seq_grad_dx<V, kStream>(x + head, dy + head, dx + head, W, nv, V::set1(mean), V::set1(q.a),
+                          V::set1(q.b), V::set1(q.c));
+  seq_grad_dx<F1, false>(x + tail, dy + tail, dx + tail, 1, len - tail, m1, a1, b1, c1);
+}
+
+inline bool nchw_parallel(const BatchNormProblem& p) {
+  return p.numel() >= kParallelMinElems && p.channels > 1;
+}
+
+template <class V, bool kStream>
+void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
+  const BatchNormProblem& p = a.problem;
+  const NchwGeometry g = nchw_geometry(p);
+  const double m = static_cast<double>(p.values_per_channel());
+  run_team(nchw_parallel(p), [&](int t, int threads) {
+    const Range mine = share(p.channels, t, threads);
+    const i64 block = nchw_block(p, 1, threads);
+    for (i64 c0 = mine.begin; c0 < mine.end; c0 += block) {
+      const i64 nb = std::min(block, mine.end - c0);
+      MeanVar stats[kMaxBlock];
+      Normalizer z[kMaxBlock];
+      nchw_block_mean_var<V>(a.x, p, g, c0, nb, stats);
+      for (i64 j = 0; j < nb; ++j) z[j] = finalize_channel(a, c0 + j, stats[j], m);
+      for (i64 n = 0; n < g.runs; ++n)
+        for (i64 j = 0; j < nb; ++j) {
+          const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
+          nchw_run_normalize<V, kStream>(a.x + o, a.y + o, g.len, z[j].k, z[j].scale, z[j].shift);
+        }
+    }
+    if constexpr (kStream) V::fence();
+  });
+}
+
+template <class V>
+void nchw_forward_train(const BatchNormForwardTrainArgs& a) {
+  if (stream_outputs<V>(a.problem)) nchw_forward_train_impl<V, true>(a);
+  else nchw_forward_train_impl<V, false>(a);
+}
+
+template <class V>
+void nchw_moments(const BatchNormProblem& p, const float* x, ChannelMoments out) {
+  const NchwGeometry g = nchw_geometry(p);
+  const double m = static_cast<double>(p.values_per_channel());
+  run_team(nchw_parallel(p), [&](int t, int threads) {
+    const Range mine = share(p.channels, t, threads);
+    const i64 block = nchw_block(p, 1, threads);
+    for (i64 c0 = mine.begin; c0 < mine.end; c0 += block) {
+      const i64 nb = std::min(block, mine.end - c0);
+      MeanVar stats[kMaxBlock];
+      nchw_block_mean_var<V>(x, p, g, c0, nb, stats);
+      for (i64 j = 0; j < nb; ++j) out.mean[c0 + j] = stats[j].mean, out.m2[c0 + j] = stats[j].var * m;
+    }
+  });
+}
+
+template <class V, bool kStream>
+void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
+  const BatchNormProblem& p = a.problem;
+  const NchwGeometry g = nchw_geometry(p);
+  run_team(nchw_parallel(p), [&](int t, int threads) {
+    const Range mine = share(p.channels, t, threads);
+    // Elementwise: no cache slice to keep, so the block is as wide as the stack allows and
+    // memory is read in long contiguous pieces.
+    constexpr i64 kInferBlock = 1024;
+    for (i64 c0 = mine.begin; c0 < mine.end; c0 += kInferBlock) {
+      const i64 nb = std::min(kInferBlock, mine.end - c0);
+      Normalizer z[kInferBlock];
+      for (i64 j = 0; j < nb; ++j) z[j] = infer_normalizer(a, c0 + j);
+      for (i64 n = 0; n < g.runs; ++n)
+        for (i64 j = 0; j < nb; ++j) {
+          const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
+          nchw_run_normalize<V, kStream>(a.x + o, a.y + o, g.len, z[j].k, z[j].scale, z[j].shift);
+        }
+    }
+    if constexpr (kStream) V::fence();
+  });
+}
+
+template <class V>
+void nchw_forward_infer(const BatchNormForwardInferArgs& a) {
+  if (stream_outputs<V>(a.problem)) nchw_forward_infer_impl<V, true>(a);
+  else nchw_forward_infer_impl<V, false>(a);
+}
+
+// For channels c0 .. c0+nb-1: sdy[j] = sum dy, sdyxm[j] = sum dy (x - mean).
+template <class V>
+void nchw_block_grad_sums(const BatchNormBackwardArgs& a, const NchwGeometry& g, i64 c0, i64 nb,
+                          double* sdy, double* sdyxm) {
+  constexpr int W = V::width;
+  const i64 S = a.problem.spatial;
+  double l1[kMaxBlock][W] = {}, l2[kMaxBlock][W] = {}, t1[kMaxBlock] = {}, t2[kMaxBlock] = {};
+  const i64 nv = g.len / W;
+  for (i64 n = 0; n < g.runs; ++n)
+    for (i64 j = 0; j < nb; ++j) {
+      const float mean = a.mean[c0 + j];
+      const i64 o = (c0 + j) * S + n * g.run_stride, tail = o + nv * W;
+      seq_grad_sums<V>(a.x + o, a.dy + o, W, nv, V::set1(mean), l1[j], l2[j]);
+      seq_grad_sums<F1>(a.x + tail, a.dy + tail, 1, g.len - nv * W, F1::set1(mean), &t1[j], &t2[j]);
+    }
+  for (i64 j = 0; j < nb; ++j) {
+    for (int l = 0; l < W; ++l) t1[j] += l1[j][l], t2[j] += l2[j][l];
+    if (!finite2(t1[j], t2[j])) {  // float overflow or non-finite input: redo in double
+      const i64 base = (c0 + j) * S;
+      const double mean = a.mean[c0 + j];
+      t1[j] = 0.0, t2[j] = 0.0;
+      nchw_visit(g, [&](i64 i) {
+        t1[j] += a.dy[base + i];
+        t2[j] += static_cast<double>(a.dy[base + i]) * (a.x[base + i] - mean);
+      });
+    }
+    sdy[j] = t1[j], sdyxm[j] = t2[j];
+  }
+}
+
+template <class V, bool kStream>
+void nchw_backward_impl(const BatchNormBackwardArgs& a) {
+  const BatchNormProblem& p = a.problem;
+  const NchwGeometry g = nchw_geometry(p);
+  const double m = static_cast<double>(p.values_per_channel());
+  const bool sums = backward_needs_sums(a);
+  const bool frozen = a.statistics == BatchNormStatistics::frozen;
+  run_team(nchw_parallel(p), [&](int t, int threads) {
+    const Range mine = share(p.channels, t, threads);
+    const i64 block = nchw_block(p, 2, threads);
+    for (i64 c0 = mine.begin; c0 < mine.end; c0 += block) {
+      const i64 nb = std::min(block, mine.end - c0);
+      double sdy[kMaxBlock] = {}, sdyxm[kMaxBlock] = {};
+      GradCoef q[kMaxBlock];
+      if (sums) nchw_block_grad_sums<V>(a, g, c0, nb, sdy, sdyxm);
+      for (i64 j = 0; j < nb; ++j) {
+        accumulate_param_grads(a, c0 + j, sdy[j], sdyxm[j]);
+        q[j] = grad_coefficients(a, c0 + j, sdy[j], sdyxm[j], m);
+      }
+      if (!a.mask.dx) continue;
+      for (i64 n = 0; n < g.runs; ++n)
+        for (i64 j = 0; j < nb; ++j) {
+          const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
+          if (frozen)  // dx = (gamma * invstd) * dy
+            nchw_run_normalize<V, kStream>(a.dy + o, a.dx + o, g.len, 0.0f, q[j].a, 0.0f);
+          else
+            nchw_run_grad_dx<V, kStream>(a.x + o, a.dy + o, a.dx + o, g.len, a.mean[c0 + j], q[j]);
+        }
+    }
+    if constexpr (kStream) V::fence();
+  });
+}
+
+template <class V>
+void nchw_backward(const BatchNormBackwardArgs& a) {
+  if (a.mask.dx && stream_outputs<V>(a.problem)) nchw_backward_impl<V, true>(a);
+  else nchw_backward_impl<V, false>(a);
+}
+
+}  // namespace
+}  // namespace bnorm::cpu

@@ -1,0 +1,38 @@
+// The timing loop: contenders interleaved round-robin, one call per contender per
+// repetition, so drift (frequency, other load on the machine) affects all of them alike.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "tools/bench/bench.hpp"
+#include "tools/bench/contender.hpp"
+
+namespace bnorm::bench {
+
+struct TimingPolicy {
+  int warmup = 2;               // untimed calls per contender before the first timed one
+  int min_repetitions = 5;      // automatic mode: at least this many
+  int max_repetitions = 5000;   // and at most this many
+  double target_seconds = 0.3;  // automatic mode: stop once the slowest contender has run
+                                // this long in total (all contenders get the same count,
+                                // as they interleave; a slow one thus bounds the case)
+};
+
+// From the command line: --repetitions R fixes the count, --quick makes it tiny.
+TimingPolicy timing_policy(const BenchOptions& options);
+
+struct Measurement {
+  std::vector<double> seconds;  // one per timed call
+  double median() const;
+  double min() const;
+};
+
+// Times the contenders interleaved. Repetition r runs every contender once, starting at
+// contender r % k so none is always first. Each call takes the next buffer set in turn
+// (0, 1, ..., sets-1, 0, ...; one counter shared by all contenders), so with a cold pool
+// every call finds its data evicted; sets = 1 gives hot data.
+std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders, int sets,
+                                          const TimingPolicy& policy);
+
+}  // namespace bnorm::bench
