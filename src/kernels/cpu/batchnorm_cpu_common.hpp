@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "bnorm/kernels/batchnorm.hpp"
+#include "kernels/cpu/cpu_features.hpp"
 
 namespace bnorm::cpu {
 namespace {
@@ -23,7 +24,7 @@ constexpr i64 kFoldSteps = 32;              // vector steps summed in float befo
 constexpr double kPivotRatio2 = 4.0;        // redo when (mean - K)^2 > 4 var
 constexpr i64 kParallelMinElems = 1 << 15;  // below this (128 KB), one thread, no omp region
 constexpr i64 kChunkBytes = 32 << 10;       // channels_last: bytes of one row chunk (one group)
-constexpr i64 kStreamMinBytes = 4 << 20;    // non-temporal stores for outputs at least this big
+constexpr i64 kStreamMinRunBytes = 4 << 10;  // channels_first: shortest run worth streaming
 
 // One float lane: the tail of every vector loop, in both translation units.
 struct F1 {
@@ -73,59 +74,7 @@ inline bool is_aligned(const void* p, std::size_t bytes) {
 
 // ---- Primitives over a strided sequence of vectors: element j is V::load(x + j * stride).
 // channels_first uses them with stride = width (a contiguous run of one channel, the
-// lanes are positions); channels_last with stride = C (a column of rows, the lanes are
-// channels). The double lanes acc[width] receive the folded block sums.
-
-// s1 += sum_j (x_j - k);  s2 += sum_j (x_j - k)^2
-template <class V>
-void seq_shifted_sums(const float* x, i64 stride, i64 count, V k, double* s1, double* s2) {
-  i64 j = 0;
-  while (j < count) {
-    const i64 end = std::min(count, j + kFoldSteps);
-    V a0 = V::zero(), a1 = a0, a2 = a0, a3 = a0, q0 = a0, q1 = a0, q2 = a0, q3 = a0;
-    for (; j + 4 <= end; j += 4) {
-      const float* p = x + j * stride;
-      const V d0 = V::load(p) - k, d1 = V::load(p + stride) - k;
-      const V d2 = V::load(p + 2 * stride) - k, d3 = V::load(p + 3 * stride) - k;
-      a0 = a0 + d0, a1 = a1 + d1, a2 = a2 + d2, a3 = a3 + d3;
-      q0 = V::fmadd(d0, d0, q0), q1 = V::fmadd(d1, d1, q1);
-      q2 = V::fmadd(d2, d2, q2), q3 = V::fmadd(d3, d3, q3);
-    }
-    for (; j < end; ++j) {
-      const V d = V::load(x + j * stride) - k;
-      a0 = a0 + d, q0 = V::fmadd(d, d, q0);
-    }
-    V::add_to(s1, (a0 + a1) + (a2 + a3));
-    V::add_to(s2, (q0 + q1) + (q2 + q3));
-  }
-}
-
-// sdy += sum_j dy_j;  sdyxm += sum_j dy_j * (x_j - mean)
-template <class V>
-void seq_grad_sums(const float* x, const float* dy, i64 stride, i64 count, V mean, double* sdy,
-                   double* sdyxm) {
-  i64 j = 0;
-  while (j < count) {
-    const i64 end = std::min(count, j + kFoldSteps);
-    V a0 = V::zero(), a1 = a0, a2 = a0, a3 = a0, q0 = a0, q1 = a0, q2 = a0, q3 = a0;
-    for (; j + 4 <= end; j += 4) {
-      const i64 o = j * stride;
-      const V g0 = V::load(dy + o), g1 = V::load(dy + o + stride);
-      const V g2 = V::load(dy + o + 2 * stride), g3 = V::load(dy + o + 3 * stride);
-      a0 = a0 + g0, a1 = a1 + g1, a2 = a2 + g2, a3 = a3 + g3;
-      q0 = V::fmadd(g0, V::load(x + o) - mean, q0);
-      q1 = V::fmadd(g1, V::load(x + o + stride) - mean, q1);
-      q2 = V::fmadd(g2, V::load(x + o + 2 * stride) - mean, q2);
-      q3 = V::fmadd(g3, V::load(x + o + 3 * stride) - mean, q3);
-    }
-    for (; j < end; ++j) {
-      const V g = V::load(dy + j * stride);
-      a0 = a0 + g, q0 = V::fmadd(g, V::load(x + j * stride) - mean, q0);
-    }
-    V::add_to(sdy, (a0 + a1) + (a2 + a3));
-    V::add_to(sdyxm, (q0 + q1) + (q2 + q3));
-  }
-}
+// lanes are positions); its sums are nchw_block_sums (batchnorm_cpu_nchw.hpp).
 
 // y_j = (x_j - k) * scale + shift   (normalize; also inference with k = mean, shift = beta,
 // and frozen dx with x = dy, k = 0, shift = 0). Reads x_j before writing y_j: y may alias x.
@@ -241,9 +190,13 @@ inline bool backward_needs_sums(const BatchNormBackwardArgs& g) {
          (g.mask.dx && g.statistics == BatchNormStatistics::batch);
 }
 
+// Non-temporal stores pay only when the op's tensors (tensors = inputs + outputs) cannot all
+// stay in the last-level cache: then a normal store's read-for-ownership costs DRAM traffic
+// and evicts inputs. Below that, streamed lines miss the cache for whoever reads y next
+// (and the benchmark's hot runs), which costs far more than it saves.
 template <class V>
-bool stream_outputs(const BatchNormProblem& p) {
-  return V::can_stream && p.numel() * 4 >= kStreamMinBytes;
+bool stream_outputs(const BatchNormProblem& p, int tensors) {
+  return V::can_stream && p.numel() * 4 * tensors > cpu_features().llc_bytes / 2;
 }
 
 // y = (x - mean) * (gamma * invstd) + beta: x - mean first, so large offsets stay exact.

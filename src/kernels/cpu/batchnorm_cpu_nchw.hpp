@@ -38,23 +38,76 @@ inline i64 nchw_block(const BatchNormProblem& p, int tensors, int threads) {
   return std::clamp<i64>((p.channels + threads - 1) / threads, 1, std::min(fit, kMaxBlock));
 }
 
-// For channels c0 .. c0+nb-1: s1[j] = sum (x - k[j]), s2[j] = sum (x - k[j])^2.
+// Runs short enough that a fold per run costs more than the run (7x7, 8x8, 14x14) keep one
+// float vector pair per channel across fold_runs runs (about kFoldSteps steps per lane) and
+// the len % W tail values in float scalars, folded into double alike. 0: runs are long.
 template <class V>
-void nchw_block_shifted_sums(const float* x, const BatchNormProblem& p, const NchwGeometry& g,
-                             i64 c0, i64 nb, const float* k, double* s1, double* s2) {
+i64 nchw_fold_runs(const NchwGeometry& g) {
+  const i64 nv = g.len / V::width;
+  return nv * 2 <= kFoldSteps ? kFoldSteps / std::max<i64>(nv, 1) : 0;
+}
+
+// Over channels c0 .. c0+nb-1 and all runs: term(j, offset, acc1, acc2) adds the vector (or
+// the F1 lane) at element offset `offset` of channel j into float accumulators acc1, acc2;
+// s1[j], s2[j] receive the totals. Order per channel: runs, then positions, fixed.
+template <class V, class Term>
+void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Term&& term, double* s1,
+                     double* s2) {
   constexpr int W = V::width;
   double l1[kMaxBlock][W] = {}, l2[kMaxBlock][W] = {}, t1[kMaxBlock] = {}, t2[kMaxBlock] = {};
-  const i64 nv = g.len / W;
-  for (i64 n = 0; n < g.runs; ++n)
-    for (i64 j = 0; j < nb; ++j) {
-      const float* run = x + (c0 + j) * p.spatial + n * g.run_stride;
-      seq_shifted_sums<V>(run, W, nv, V::set1(k[j]), l1[j], l2[j]);
-      seq_shifted_sums<F1>(run + nv * W, 1, g.len - nv * W, F1::set1(k[j]), &t1[j], &t2[j]);
+  const i64 nv = g.len / W, fold_runs = nchw_fold_runs<V>(g);
+  if (fold_runs == 0) {  // long runs: fold within the run, four accumulators
+    for (i64 n = 0; n < g.runs; ++n)
+      for (i64 j = 0; j < nb; ++j) {
+        const i64 o = (c0 + j) * S + n * g.run_stride;
+        for (i64 v0 = 0; v0 < nv; v0 += kFoldSteps) {
+          const i64 end = std::min(nv, v0 + kFoldSteps);
+          V a[4] = {V::zero(), V::zero(), V::zero(), V::zero()}, q[4] = {a[0], a[0], a[0], a[0]};
+          i64 v = v0;
+          for (; v + 4 <= end; v += 4)
+            for (int u = 0; u < 4; ++u) term(j, o + (v + u) * W, a[u], q[u]);
+          for (; v < end; ++v) term(j, o + v * W, a[0], q[0]);
+          V::add_to(l1[j], (a[0] + a[1]) + (a[2] + a[3]));
+          V::add_to(l2[j], (q[0] + q[1]) + (q[2] + q[3]));
+        }
+        F1 b1 = F1::zero(), b2 = F1::zero();
+        for (i64 i = nv * W; i < g.len; ++i) term(j, o + i, b1, b2);
+        t1[j] += b1.v, t2[j] += b2.v;
+      }
+  } else {
+    V a1[kMaxBlock], a2[kMaxBlock];
+    F1 b1[kMaxBlock], b2[kMaxBlock];
+    for (i64 n0 = 0; n0 < g.runs; n0 += fold_runs) {
+      for (i64 j = 0; j < nb; ++j) a1[j] = a2[j] = V::zero(), b1[j] = b2[j] = F1::zero();
+      for (i64 n = n0; n < std::min(g.runs, n0 + fold_runs); ++n)
+        for (i64 j = 0; j < nb; ++j) {
+          const i64 o = (c0 + j) * S + n * g.run_stride;
+          V a = a1[j], q = a2[j];
+          for (i64 v = 0; v < nv; ++v) term(j, o + v * W, a, q);
+          a1[j] = a, a2[j] = q;
+          for (i64 i = nv * W; i < g.len; ++i) term(j, o + i, b1[j], b2[j]);
+        }
+      for (i64 j = 0; j < nb; ++j) {
+        V::add_to(l1[j], a1[j]), V::add_to(l2[j], a2[j]);
+        t1[j] += b1[j].v, t2[j] += b2[j].v;
+      }
     }
+  }
   for (i64 j = 0; j < nb; ++j) {
     for (int l = 0; l < W; ++l) t1[j] += l1[j][l], t2[j] += l2[j][l];
     s1[j] = t1[j], s2[j] = t2[j];
   }
+}
+
+// For channels c0 .. c0+nb-1: s1[j] = sum (x - k[j]), s2[j] = sum (x - k[j])^2.
+template <class V>
+void nchw_block_shifted_sums(const float* x, const BatchNormProblem& p, const NchwGeometry& g,
+                             i64 c0, i64 nb, const float* k, double* s1, double* s2) {
+  auto term = [&]<class U>(i64 j, i64 o, U& a1, U& a2) {
+    const U d = U::load(x + o) - U::set1(k[j]);
+    a1 = a1 + d, a2 = U::fmadd(d, d, a2);
+  };
+  nchw_block_sums<V>(g, p.spatial, c0, nb, term, s1, s2);
 }
 
 // Mean and biased variance of channels c0 .. c0+nb-1: shifted sums around each channel's
@@ -116,6 +169,14 @@ void nchw_run_grad_dx(const float* x, const float* dy, float* dx, i64 len, float
   seq_grad_dx<F1, false>(x + tail, dy + tail, dx + tail, 1, len - tail, m1, a1, b1, c1);
 }
 
+// Streaming also needs runs of whole lines (8x8: 4 lines), or long runs (56x56), so that the
+// write-combining buffers leave full; short odd runs (14x14) stream partial lines and lose.
+template <class V>
+bool nchw_stream(const BatchNormProblem& p, int tensors) {
+  const i64 run_bytes = nchw_geometry(p).len * 4;
+  return stream_outputs<V>(p, tensors) && (run_bytes % 64 == 0 || run_bytes >= kStreamMinRunBytes);
+}
+
 inline bool nchw_parallel(const BatchNormProblem& p) {
   return p.numel() >= kParallelMinElems && p.channels > 1;
 }
@@ -146,7 +207,7 @@ void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
 
 template <class V>
 void nchw_forward_train(const BatchNormForwardTrainArgs& a) {
-  if (stream_outputs<V>(a.problem)) nchw_forward_train_impl<V, true>(a);
+  if (nchw_stream<V>(a.problem, 2)) nchw_forward_train_impl<V, true>(a);
   else nchw_forward_train_impl<V, false>(a);
 }
 
@@ -191,7 +252,7 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nchw_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (stream_outputs<V>(a.problem)) nchw_forward_infer_impl<V, true>(a);
+  if (nchw_stream<V>(a.problem, 2)) nchw_forward_infer_impl<V, true>(a);
   else nchw_forward_infer_impl<V, false>(a);
 }
 
@@ -199,29 +260,23 @@ void nchw_forward_infer(const BatchNormForwardInferArgs& a) {
 template <class V>
 void nchw_block_grad_sums(const BatchNormBackwardArgs& a, const NchwGeometry& g, i64 c0, i64 nb,
                           double* sdy, double* sdyxm) {
-  constexpr int W = V::width;
   const i64 S = a.problem.spatial;
-  double l1[kMaxBlock][W] = {}, l2[kMaxBlock][W] = {}, t1[kMaxBlock] = {}, t2[kMaxBlock] = {};
-  const i64 nv = g.len / W;
-  for (i64 n = 0; n < g.runs; ++n)
-    for (i64 j = 0; j < nb; ++j) {
-      const float mean = a.mean[c0 + j];
-      const i64 o = (c0 + j) * S + n * g.run_stride, tail = o + nv * W;
-      seq_grad_sums<V>(a.x + o, a.dy + o, W, nv, V::set1(mean), l1[j], l2[j]);
-      seq_grad_sums<F1>(a.x + tail, a.dy + tail, 1, g.len - nv * W, F1::set1(mean), &t1[j], &t2[j]);
-    }
+  auto term = [&]<class U>(i64 j, i64 o, U& a1, U& a2) {
+    const U d = U::load(a.dy + o);
+    a1 = a1 + d, a2 = U::fmadd(d, U::load(a.x + o) - U::set1(a.mean[c0 + j]), a2);
+  };
+  nchw_block_sums<V>(g, S, c0, nb, term, sdy, sdyxm);
   for (i64 j = 0; j < nb; ++j) {
-    for (int l = 0; l < W; ++l) t1[j] += l1[j][l], t2[j] += l2[j][l];
-    if (!finite2(t1[j], t2[j])) {  // float overflow or non-finite input: redo in double
-      const i64 base = (c0 + j) * S;
-      const double mean = a.mean[c0 + j];
-      t1[j] = 0.0, t2[j] = 0.0;
-      nchw_visit(g, [&](i64 i) {
-        t1[j] += a.dy[base + i];
-        t2[j] += static_cast<double>(a.dy[base + i]) * (a.x[base + i] - mean);
-      });
-    }
-    sdy[j] = t1[j], sdyxm[j] = t2[j];
+    if (finite2(sdy[j], sdyxm[j])) continue;
+    // float overflow or non-finite input: redo in double
+    const i64 base = (c0 + j) * S;
+    const double mean = a.mean[c0 + j];
+    double t1 = 0.0, t2 = 0.0;
+    nchw_visit(g, [&](i64 i) {
+      t1 += a.dy[base + i];
+      t2 += static_cast<double>(a.dy[base + i]) * (a.x[base + i] - mean);
+    });
+    sdy[j] = t1, sdyxm[j] = t2;
   }
 }
 
@@ -260,7 +315,7 @@ void nchw_backward_impl(const BatchNormBackwardArgs& a) {
 
 template <class V>
 void nchw_backward(const BatchNormBackwardArgs& a) {
-  if (a.mask.dx && stream_outputs<V>(a.problem)) nchw_backward_impl<V, true>(a);
+  if (a.mask.dx && nchw_stream<V>(a.problem, 3)) nchw_backward_impl<V, true>(a);
   else nchw_backward_impl<V, false>(a);
 }
 

@@ -82,8 +82,8 @@ inline bool nhwc_parallel(const BatchNormProblem& p) { return p.numel() >= kPara
 
 // Non-temporal stores need every row's vectors 32-byte aligned.
 template <class V>
-bool nhwc_stream(const BatchNormProblem& p, const float* out) {
-  return stream_outputs<V>(p) && p.channels % 8 == 0 && is_aligned(out, 32);
+bool nhwc_stream(const BatchNormProblem& p, int tensors, const float* out) {
+  return stream_outputs<V>(p, tensors) && p.channels % 8 == 0 && is_aligned(out, 32);
 }
 
 // Pass 1 (statistics) over chunk `chunk`, channels [g0, g0 + gc), pivots k[gc]:
@@ -216,7 +216,7 @@ void nhwc_forward_train_impl(const BatchNormForwardTrainArgs& a, const NhwcPlan&
 template <class V>
 void nhwc_forward_train(const BatchNormForwardTrainArgs& a) {
   const NhwcPlan pl = nhwc_plan(a.problem);
-  if (nhwc_stream<V>(a.problem, a.y)) nhwc_forward_train_impl<V, true>(a, pl);
+  if (nhwc_stream<V>(a.problem, 2, a.y)) nhwc_forward_train_impl<V, true>(a, pl);
   else nhwc_forward_train_impl<V, false>(a, pl);
 }
 
@@ -270,7 +270,7 @@ void nhwc_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nhwc_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (nhwc_stream<V>(a.problem, a.y)) nhwc_forward_infer_impl<V, true>(a);
+  if (nhwc_stream<V>(a.problem, 2, a.y)) nhwc_forward_infer_impl<V, true>(a);
   else nhwc_forward_infer_impl<V, false>(a);
 }
 
@@ -383,7 +383,7 @@ void nhwc_backward_impl(const BatchNormBackwardArgs& a, const NhwcPlan& pl) {
 template <class V>
 void nhwc_backward(const BatchNormBackwardArgs& a) {
   const NhwcPlan pl = nhwc_plan(a.problem);
-  if (a.mask.dx && nhwc_stream<V>(a.problem, a.dx)) nhwc_backward_impl<V, true>(a, pl);
+  if (a.mask.dx && nhwc_stream<V>(a.problem, 3, a.dx)) nhwc_backward_impl<V, true>(a, pl);
   else nhwc_backward_impl<V, false>(a, pl);
 }
 
