@@ -9,7 +9,7 @@ packages=(
   # library and program
   libcli11-dev nlohmann-json3-dev libfmt-dev
   # tests
-  libgtest-dev python3 python3-dev python3-numpy python3-pytest pybind11-dev
+  libgtest-dev python3 python3-dev python3-numpy pybind11-dev
   # parity oracle (tests) and benchmark peers
   python3-torch libdnnl-dev libtorch-dev libbenchmark-dev
 )

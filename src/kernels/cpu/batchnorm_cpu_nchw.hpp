@@ -181,6 +181,18 @@ inline bool nchw_parallel(const BatchNormProblem& p) {
   return p.numel() >= kParallelMinElems && p.channels > 1;
 }
 
+// y = (x - k) * scale + shift for channels c0 .. c0+nb-1, image by image, so that memory is
+// visited in the order it lies (one run per channel within an image).
+template <class V, bool kStream>
+void nchw_block_normalize(const float* x, float* y, const BatchNormProblem& p,
+                          const NchwGeometry& g, i64 c0, i64 nb, const Normalizer* z) {
+  for (i64 n = 0; n < g.runs; ++n)
+    for (i64 j = 0; j < nb; ++j) {
+      const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
+      nchw_run_normalize<V, kStream>(x + o, y + o, g.len, z[j].k, z[j].scale, z[j].shift);
+    }
+}
+
 template <class V, bool kStream>
 void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
   const BatchNormProblem& p = a.problem;
@@ -195,11 +207,7 @@ void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
       Normalizer z[kMaxBlock];
       nchw_block_mean_var<V>(a.x, p, g, c0, nb, stats);
       for (i64 j = 0; j < nb; ++j) z[j] = finalize_channel(a, c0 + j, stats[j], m);
-      for (i64 n = 0; n < g.runs; ++n)
-        for (i64 j = 0; j < nb; ++j) {
-          const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
-          nchw_run_normalize<V, kStream>(a.x + o, a.y + o, g.len, z[j].k, z[j].scale, z[j].shift);
-        }
+      nchw_block_normalize<V, kStream>(a.x, a.y, p, g, c0, nb, z);
     }
     if constexpr (kStream) V::fence();
   });
@@ -240,11 +248,7 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
       const i64 nb = std::min(kInferBlock, mine.end - c0);
       Normalizer z[kInferBlock];
       for (i64 j = 0; j < nb; ++j) z[j] = infer_normalizer(a, c0 + j);
-      for (i64 n = 0; n < g.runs; ++n)
-        for (i64 j = 0; j < nb; ++j) {
-          const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
-          nchw_run_normalize<V, kStream>(a.x + o, a.y + o, g.len, z[j].k, z[j].scale, z[j].shift);
-        }
+      nchw_block_normalize<V, kStream>(a.x, a.y, p, g, c0, nb, z);
     }
     if constexpr (kStream) V::fence();
   });
