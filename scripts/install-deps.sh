@@ -6,12 +6,15 @@ set -euo pipefail
 packages=(
   # build
   cmake ninja-build g++ pkg-config
-  # library and program
-  libcli11-dev nlohmann-json3-dev libfmt-dev
+  # library and program (oneDNN: convolutions and matrix products; zlib: gzip'ed IDX files and
+  # checksums; libpng: images for `bnorm predict`)
+  libcli11-dev nlohmann-json3-dev libfmt-dev libdnnl-dev zlib1g-dev libpng-dev
+  # data: the official Fashion-MNIST in /usr/share/datasets/fashion-mnist
+  dataset-fashion-mnist
   # tests
   libgtest-dev python3 python3-dev python3-numpy pybind11-dev
   # parity oracle (tests) and benchmark peers
-  python3-torch libdnnl-dev libtorch-dev libbenchmark-dev
+  python3-torch libtorch-dev libbenchmark-dev
 )
 
 missing=()

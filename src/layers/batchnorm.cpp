@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -34,10 +35,27 @@ BatchNorm::BatchNorm(const char* name, std::vector<int> accepted_ranks,
   saved_invstd_ = Tensor::zeros({c});
 }
 
-void BatchNorm::zero_grad() {
-  if (!options_.affine) return;
-  std::memset(weight_grad_.data_f32(), 0, weight_grad_.nbytes());
-  std::memset(bias_grad_.data_f32(), 0, bias_grad_.nbytes());
+std::string BatchNorm::describe() const {
+  char buffer[160];
+  std::snprintf(buffer, sizeof buffer, "%s(%lld, eps=%g, momentum=%s%s%s)", name_,
+                static_cast<long long>(options_.num_features), options_.eps,
+                options_.momentum ? std::to_string(*options_.momentum).c_str() : "none",
+                options_.affine ? "" : ", affine=false",
+                options_.track_running_stats ? "" : ", track_running_stats=false");
+  return buffer;
+}
+
+std::vector<ParameterRef> BatchNorm::parameters() {
+  if (!options_.affine) return {};
+  return {{.name = "weight", .value = &weight_, .grad = &weight_grad_, .role = ParameterRole::norm},
+          {.name = "bias", .value = &bias_, .grad = &bias_grad_, .role = ParameterRole::norm}};
+}
+
+std::vector<BufferRef> BatchNorm::buffers() {
+  if (!options_.track_running_stats) return {};
+  return {{.name = "running_mean", .tensor = &running_mean_},
+          {.name = "running_var", .tensor = &running_var_},
+          {.name = "num_batches_tracked", .count = &num_batches_tracked_}};
 }
 
 void BatchNorm::reset_running_stats() {
@@ -47,14 +65,22 @@ void BatchNorm::reset_running_stats() {
   num_batches_tracked_ = 0;
 }
 
+std::string BatchNorm::describe_expected() const {
+  std::string ranks;
+  for (int r : accepted_ranks_) ranks += (ranks.empty() ? "" : " or ") + std::to_string(r);
+  return std::string(name_) + "(num_features=" + std::to_string(options_.num_features) +
+         ", layout=" + to_string(options_.layout) + ") expects an input of rank " + ranks +
+         " with C=" + std::to_string(options_.num_features) + " at dimension 1";
+}
+
+Shape BatchNorm::output_shape(const Shape& input) const {
+  if (std::find(accepted_ranks_.begin(), accepted_ranks_.end(), input.rank()) == accepted_ranks_.end() ||
+      input[1] != options_.num_features)
+    throw std::invalid_argument(describe_expected() + ", got " + input.to_string());
+  return input;
+}
+
 BatchNormProblem BatchNorm::check_input(const Tensor& x) const {
-  auto describe_expected = [&] {
-    std::string ranks;
-    for (int r : accepted_ranks_) ranks += (ranks.empty() ? "" : " or ") + std::to_string(r);
-    return std::string(name_) + "(num_features=" + std::to_string(options_.num_features) +
-           ", layout=" + to_string(options_.layout) + ") expects an input of rank " + ranks +
-           " with C=" + std::to_string(options_.num_features) + " at dimension 1";
-  };
   if (!x.defined()) throw std::invalid_argument(describe_expected() + ", got an undefined tensor");
   if (std::find(accepted_ranks_.begin(), accepted_ranks_.end(), x.rank()) == accepted_ranks_.end())
     throw std::invalid_argument(describe_expected() + ", got " + x.describe());
@@ -132,16 +158,16 @@ Tensor BatchNorm::backward(const Tensor& dy) {
     throw std::invalid_argument(std::string(name_) + ": backward expects dy shaped like the input " +
                                 saved_input_.describe() + ", got " + dy.describe());
   const BatchNormProblem problem = BatchNormProblem::from_shape(dy.shape(), options_.layout);
-  Tensor dx = Tensor::empty(dy.shape(), dy.layout());
+  Tensor dx = compute_input_grad_ ? Tensor::empty(dy.shape(), dy.layout()) : Tensor();
   batchnorm_backward({.problem = problem,
                       .statistics = saved_statistics_,
-                      .mask = {.dx = true, .dgamma = options_.affine, .dbeta = options_.affine},
+                      .mask = {.dx = compute_input_grad_, .dgamma = options_.affine, .dbeta = options_.affine},
                       .x = saved_input_.data_f32(),
                       .dy = dy.data_f32(),
                       .mean = saved_mean_.data_f32(),
                       .invstd = saved_invstd_.data_f32(),
                       .gamma = options_.affine ? weight_.data_f32() : nullptr,
-                      .dx = dx.data_f32(),
+                      .dx = compute_input_grad_ ? dx.data_f32() : nullptr,
                       .dgamma = options_.affine ? weight_grad_.data_f32() : nullptr,
                       .dbeta = options_.affine ? bias_grad_.data_f32() : nullptr,
                       .workspace = workspace_for(problem)});

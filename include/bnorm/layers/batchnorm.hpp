@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bnorm/kernels/batchnorm.hpp"
+#include "bnorm/layers/layer.hpp"
 #include "bnorm/tensor/tensor.hpp"
 
 namespace bnorm {
@@ -33,19 +34,20 @@ struct BatchNormOptions {
   Layout layout = Layout::channels_first;
 };
 
-class BatchNorm {
+class BatchNorm : public Layer {
  public:
-  // spatial_ranks: the input ranks accepted (1d: {2, 3}; 2d: {4}; 3d: {5}).
+  // accepted_ranks: the input ranks accepted (1d: {2, 3}; 2d: {4}; 3d: {5}).
   BatchNorm(const char* name, std::vector<int> accepted_ranks, const BatchNormOptions& options);
-  virtual ~BatchNorm() = default;
 
-  Tensor forward(const Tensor& x);
-  Tensor backward(const Tensor& dy);
-
-  void train(bool on = true) { training_ = on; }
-  void eval() { training_ = false; }
-  bool is_training() const { return training_; }
-  void zero_grad();
+  std::string kind() const override { return "bn"; }
+  std::string describe() const override;  // "BatchNorm2d(64, eps=1e-05, momentum=0.1)"
+  Shape output_shape(const Shape& input) const override;
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+  // weight, bias (role norm; absent without affine).
+  std::vector<ParameterRef> parameters() override;
+  // running_mean, running_var, num_batches_tracked (absent without track_running_stats).
+  std::vector<BufferRef> buffers() override;
   // Clears running_mean to 0, running_var to 1 and num_batches_tracked to 0.
   void reset_running_stats();
 
@@ -63,12 +65,12 @@ class BatchNorm {
 
  private:
   BatchNormProblem check_input(const Tensor& x) const;
+  std::string describe_expected() const;
   std::span<std::byte> workspace_for(const BatchNormProblem& problem);
 
   const char* name_;
   std::vector<int> accepted_ranks_;
   BatchNormOptions options_;
-  bool training_ = true;
 
   Tensor weight_, bias_, weight_grad_, bias_grad_;  // [C]
   Tensor running_mean_, running_var_;               // [C]
