@@ -36,10 +36,11 @@ BatchNorm::BatchNorm(const char* name, std::vector<int> accepted_ranks,
 }
 
 std::string BatchNorm::describe() const {
+  char momentum[32] = "none";
+  if (options_.momentum) std::snprintf(momentum, sizeof momentum, "%g", *options_.momentum);
   char buffer[160];
   std::snprintf(buffer, sizeof buffer, "%s(%lld, eps=%g, momentum=%s%s%s)", name_,
-                static_cast<long long>(options_.num_features), options_.eps,
-                options_.momentum ? std::to_string(*options_.momentum).c_str() : "none",
+                static_cast<long long>(options_.num_features), options_.eps, momentum,
                 options_.affine ? "" : ", affine=false",
                 options_.track_running_stats ? "" : ", track_running_stats=false");
   return buffer;

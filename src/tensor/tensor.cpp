@@ -114,6 +114,18 @@ Tensor Tensor::view_of(float* data, const Shape& shape, Layout layout) {
   return t;
 }
 
+Tensor Tensor::reshaped(const Shape& shape, Layout layout) const {
+  if (!defined()) throw std::logic_error("bnorm: reshaped() of an undefined tensor");
+  if (shape.numel() != numel())
+    throw std::invalid_argument("bnorm: cannot reshape " + describe() + " to " + shape.to_string() +
+                                ": " + std::to_string(numel()) + " vs " +
+                                std::to_string(shape.numel()) + " elements");
+  Tensor t = *this;
+  t.shape_ = shape;
+  t.layout_ = layout;
+  return t;
+}
+
 float* Tensor::data_f32() {
   return const_cast<float*>(static_cast<const Tensor&>(*this).data_f32());
 }

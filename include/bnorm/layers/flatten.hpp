@@ -12,12 +12,14 @@ class Flatten : public Layer {
  public:
   std::string kind() const override { return "flatten"; }
   std::string describe() const override { return "flatten"; }
+  // Rank 2 to 5; a rank-2 input passes through.
   Shape output_shape(const Shape& input) const override;
+  // Both return views of their argument's storage (Tensor::reshaped), never a copy.
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dy) override;
 
  private:
-  Shape input_shape_;
+  Shape input_shape_;  // rank 0 until the first forward
   Layout input_layout_ = Layout::channels_first;
 };
 

@@ -18,7 +18,8 @@ struct CrossEntropyResult {
   Tensor dlogits;              // (N, K), only when requested
 };
 
-// logits: (N, K); labels: N values in [0, K) (else std::invalid_argument naming the row).
+// logits: (N, K) with N, K >= 1; labels: N values in [0, K) (else std::invalid_argument naming
+// the row and the value). Non-finite logits give a NaN loss rather than an error.
 CrossEntropyResult softmax_cross_entropy(const Tensor& logits, std::span<const std::int32_t> labels,
                                          bool compute_gradient);
 

@@ -15,11 +15,24 @@ namespace bnorm {
 
 class Sequential : public Layer {
  public:
-  // Appends a layer; an empty name becomes kind + counter ("conv1", "bn2"). Duplicate names throw.
+  // Appends a layer and returns it. An empty name becomes kind + counter ("conv1", "bn2"): the
+  // number of layers of that kind so far plus one, or the next free number if a layer was
+  // named so by hand. Names are non-empty and contain no '.' (it separates the levels of
+  // parameter names); a null layer, a bad or duplicate name throws std::invalid_argument.
+  // The layer takes the container's train/eval mode and, if first, its compute_input_grad.
   Layer& add(std::unique_ptr<Layer> layer, std::string name = {});
 
   std::string kind() const override { return "sequential"; }
+  // One line per layer, "name: describe()", nested containers indented:
+  //   sequential(
+  //     bn1: BatchNorm2d(3, eps=1e-05, momentum=0.100000)
+  //     relu1: relu
+  //   )
   std::string describe() const override;
+  // Chains output_shape through the layers; an empty Sequential is the identity. A layer's
+  // std::invalid_argument is rethrown prefixed with its index, name and the input it
+  // rejected: "sequential: layer 2 'bn2' rejected input (2, 18): ...". forward and backward
+  // add the same context to their errors.
   Shape output_shape(const Shape& input) const override;
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dy) override;
@@ -30,13 +43,17 @@ class Sequential : public Layer {
   void set_compute_input_grad(bool on) override;
 
   std::size_t size() const { return layers_.size(); }
+  bool empty() const { return layers_.empty(); }
   Layer& at(std::size_t i) { return *layers_.at(i); }
   const Layer& at(std::size_t i) const { return *layers_.at(i); }
   const std::string& name_at(std::size_t i) const { return names_.at(i); }
 
  private:
+  std::string layer_context(std::size_t i) const;  // "sequential: layer 2 'bn2'"
+
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::string> names_;
+  bool forwarded_ = false;  // for the "backward before forward" check when empty
 };
 
 }  // namespace bnorm

@@ -86,6 +86,11 @@ class Tensor {
   float* data_f32();
   const float* data_f32() const;
 
+  // The same storage (no copy) under another shape with the same number of elements, e.g.
+  // Flatten's (N, C, H, W) -> (N, C*H*W). Elements keep their memory order; `layout` only
+  // says how the new shape is laid over it. Throws std::invalid_argument if numel differs.
+  Tensor reshaped(const Shape& shape, Layout layout = Layout::channels_first) const;
+
   // "(32, 64, 56, 56) f32 channels_last cpu": for error messages.
   std::string describe() const;
 

@@ -1,0 +1,142 @@
+// Sequential: layers applied in order, with names for their parameters (sequential.hpp).
+#include "bnorm/layers/sequential.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+#include <typeinfo>
+
+namespace bnorm {
+namespace {
+
+// Runs f(); an std::invalid_argument or a plain std::logic_error (backward before forward)
+// from it is rethrown as the same type with context() in front, so that an error deep in a
+// network names the path to the layer that raised it. context is built only on error.
+template <class F, class C>
+auto with_context(F f, C context) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(context() + ": " + e.what());
+  } catch (const std::logic_error& e) {
+    if (typeid(e) != typeid(std::logic_error)) throw;
+    throw std::logic_error(context() + ": " + e.what());
+  }
+}
+
+std::string indent_continuation_lines(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    out += c;
+    if (c == '\n') out += "  ";
+  }
+  return out;
+}
+
+}  // namespace
+
+Layer& Sequential::add(std::unique_ptr<Layer> layer, std::string name) {
+  if (!layer) throw std::invalid_argument("sequential: add() of a null layer");
+  auto taken = [&](const std::string& n) { return std::find(names_.begin(), names_.end(), n) != names_.end(); };
+  if (name.empty()) {
+    const std::string kind = layer->kind();
+    const auto same_kind = std::count_if(layers_.begin(), layers_.end(),
+                                         [&](const auto& l) { return l->kind() == kind; });
+    for (auto k = same_kind + 1;; ++k) {
+      name = kind + std::to_string(k);
+      if (!taken(name)) break;
+    }
+  } else if (name.find('.') != std::string::npos) {
+    throw std::invalid_argument("sequential: layer name '" + name +
+                                "' contains '.', which separates the levels of parameter names");
+  } else if (taken(name)) {
+    throw std::invalid_argument("sequential: a layer named '" + name + "' already exists (layer " +
+                                std::to_string(std::find(names_.begin(), names_.end(), name) - names_.begin()) +
+                                ")");
+  }
+  layer->train(training_);
+  layer->set_compute_input_grad(layers_.empty() ? compute_input_grad_ : true);
+  layers_.push_back(std::move(layer));
+  names_.push_back(std::move(name));
+  return *layers_.back();
+}
+
+std::string Sequential::layer_context(std::size_t i) const {
+  return "sequential: layer " + std::to_string(i) + " '" + names_[i] + "'";
+}
+
+std::string Sequential::describe() const {
+  if (layers_.empty()) return "sequential()";
+  std::string out = "sequential(\n";
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    out += "  " + names_[i] + ": " + indent_continuation_lines(layers_[i]->describe()) + "\n";
+  return out + ")";
+}
+
+Shape Sequential::output_shape(const Shape& input) const {
+  Shape shape = input;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    shape = with_context([&] { return layers_[i]->output_shape(shape); },
+                         [&] { return layer_context(i) + " rejected input " + shape.to_string(); });
+  return shape;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor y = x;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    y = with_context([&] { return layers_[i]->forward(y); }, [&] {
+      return layer_context(i) + " failed on input " +
+             (y.defined() ? y.describe() : std::string("an undefined tensor"));
+    });
+  forwarded_ = true;
+  return y;
+}
+
+Tensor Sequential::backward(const Tensor& dy) {
+  if (layers_.empty()) {
+    if (!forwarded_) throw std::logic_error("sequential: backward called before forward");
+    return compute_input_grad_ ? dy : Tensor();
+  }  // otherwise the layers tell, with their names
+  Tensor g = dy;
+  for (std::size_t i = layers_.size(); i-- > 0;) {
+    g = with_context([&] { return layers_[i]->backward(g); }, [&] {
+      return layer_context(i) + " failed in backward on dy " +
+             (g.defined() ? g.describe() : std::string("an undefined tensor"));
+    });
+    if (i > 0 && !g.defined())
+      throw std::logic_error(layer_context(i) +
+                             " returned no dx in backward: only the first layer may skip it");
+  }
+  return g;
+}
+
+std::vector<ParameterRef> Sequential::parameters() {
+  std::vector<ParameterRef> all;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    for (ParameterRef& p : layers_[i]->parameters()) {
+      p.name = names_[i] + "." + p.name;
+      all.push_back(std::move(p));
+    }
+  return all;
+}
+
+std::vector<BufferRef> Sequential::buffers() {
+  std::vector<BufferRef> all;
+  for (std::size_t i = 0; i < layers_.size(); ++i)
+    for (BufferRef& b : layers_[i]->buffers()) {
+      b.name = names_[i] + "." + b.name;
+      all.push_back(std::move(b));
+    }
+  return all;
+}
+
+void Sequential::train(bool on) {
+  training_ = on;
+  for (auto& layer : layers_) layer->train(on);
+}
+
+void Sequential::set_compute_input_grad(bool on) {
+  compute_input_grad_ = on;
+  if (!layers_.empty()) layers_.front()->set_compute_input_grad(on);
+}
+
+}  // namespace bnorm
