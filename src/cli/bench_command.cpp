@@ -26,17 +26,10 @@ Command add_bench_command(CLI::App& parent) {
 Command add_impls_command(CLI::App& parent) {
   auto problem_text = std::make_shared<std::string>();
   CLI::App* impls = parent.add_subcommand("impls", "Show which batch-norm implementation runs a problem and why others decline");
-  impls->add_option("problem", *problem_text, "Problem string, e.g. n32c64s3136:nhwc");
+  impls->add_option("problem", *problem_text, "Problem string, e.g. n32c64h56w56:nhwc (the benchmark's names)");
   auto run = [problem_text]() -> int {
-    BatchNormProblem problem{.batch = 32, .channels = 64, .spatial = 56 * 56};
-    if (!problem_text->empty()) {
-      long long n = 0, c = 0, s = 0;
-      char layout[8] = {0};
-      if (std::sscanf(problem_text->c_str(), "n%lldc%llds%lld:%7s", &n, &c, &s, layout) < 3)
-        throw std::invalid_argument("problem must look like n32c64s3136:nhwc, got '" + *problem_text + "'");
-      problem = {.batch = n, .channels = c, .spatial = s,
-                 .layout = std::string(layout) == "nhwc" ? Layout::channels_last : Layout::channels_first};
-    }
+    const BatchNormProblem problem =
+        BatchNormProblem::parse(problem_text->empty() ? "n32c64h56w56:nchw" : *problem_text);
     std::printf("problem %s, %d OpenMP threads\n", problem.to_string().c_str(), omp_get_max_threads());
     for (const BatchNormImpl& impl : batchnorm_implementations()) {
       const char* why = impl.declines(problem);

@@ -29,6 +29,38 @@ std::string BatchNormProblem::to_string() const {
   return out.str();
 }
 
+BatchNormProblem BatchNormProblem::parse(std::string_view text) {
+  auto bad = [&](const std::string& why) {
+    return std::invalid_argument("bnorm: bad problem string '" + std::string(text) + "': " + why +
+                                 " (expected e.g. n32c64s3136:nhwc or n32c64h56w56:nchw)");
+  };
+  const std::size_t colon = text.find(':');
+  const std::string_view dims = text.substr(0, colon);
+  const std::string_view layout = colon == std::string_view::npos ? "nchw" : text.substr(colon + 1);
+  BatchNormProblem p{.batch = 0, .channels = 0, .spatial = 1, .layout = Layout::channels_first};
+  std::string seen;  // keys in order: n, c, then the spatial ones
+  for (std::size_t i = 0; i < dims.size();) {
+    const char key = dims[i++];
+    std::size_t end = i;
+    while (end < dims.size() && dims[end] >= '0' && dims[end] <= '9') ++end;
+    if (end == i || end - i > 18) throw bad(std::string("expected a number after '") + key + "'");
+    const std::int64_t value = std::stoll(std::string(dims.substr(i, end - i)));
+    if (value < 1) throw bad(std::string("'") + key + "' must be >= 1");
+    i = end;
+    seen += key;
+    if (key == 'n') p.batch = value;
+    else if (key == 'c') p.channels = value;
+    else if (key == 's' || key == 'l' || key == 'd' || key == 'h' || key == 'w') p.spatial *= value;
+    else throw bad(std::string("unknown key '") + key + "'");
+  }
+  if (seen != "nc" && seen != "ncs" && seen != "ncl" && seen != "nchw" && seen != "ncdhw")
+    throw bad("keys must be n, c, then s, l, h w, or d h w");
+  if (layout == "nhwc" || layout == "nlc" || layout == "ndhwc") p.layout = Layout::channels_last;
+  else if (layout != "nchw" && layout != "ncl" && layout != "ncdhw" && layout != "nc")
+    throw bad("unknown layout '" + std::string(layout) + "'");
+  return p;
+}
+
 double running_average_factor(std::optional<double> momentum, std::int64_t num_batches_tracked) {
   if (momentum) return *momentum;
   if (num_batches_tracked < 1)

@@ -34,33 +34,9 @@ inline void PrintTo(const BatchNormImpl* impl, std::ostream* os) { *os << impl->
 
 namespace bnorm::test {
 
-// ---- The problem grammar: n<N>c<C>s<S>:<layout>, where the spatial size may also be written
-// as its extents (l<L>, h<H>w<W>, d<D>h<H>w<W>; S is their product) and layout is nchw, nhwc
-// or nc (channels-first). BatchNormProblem::to_string() writes this grammar (STYLE.md, habit 7);
-// a parser belongs next to it in the library once the benchmark shares it.
-inline BatchNormProblem parse_problem(const std::string& text) {
-  BatchNormProblem p{.batch = 0, .channels = 0, .spatial = 1, .layout = Layout::channels_first};
-  const std::size_t colon = text.find(':');
-  const std::string dims = text.substr(0, colon);
-  const std::string layout = colon == std::string::npos ? "nchw" : text.substr(colon + 1);
-  std::size_t i = 0;
-  while (i < dims.size()) {
-    const char key = dims[i++];
-    std::size_t used = 0;
-    const std::int64_t value = std::stoll(dims.substr(i), &used);
-    i += used;
-    switch (key) {
-      case 'n': p.batch = value; break;
-      case 'c': p.channels = value; break;
-      case 's': case 'l': case 'd': case 'h': case 'w': p.spatial *= value; break;
-      default: throw std::invalid_argument("bad problem string '" + text + "'");
-    }
-  }
-  if (layout == "nhwc" || layout == "ndhwc" || layout == "nlc") p.layout = Layout::channels_last;
-  else if (layout != "nchw" && layout != "ncdhw" && layout != "ncl" && layout != "nc")
-    throw std::invalid_argument("bad layout in problem string '" + text + "'");
-  return p;
-}
+// ---- The problem grammar (BatchNormProblem::parse, shared with `bnorm bench`):
+// n<N>c<C>s<S>:<layout>, the spatial size also as its extents (l<L>, h<H>w<W>, d<D>h<H>w<W>).
+inline BatchNormProblem parse_problem(const std::string& text) { return BatchNormProblem::parse(text); }
 
 // A gtest-safe name for a problem string: "n2c17s13:nhwc" -> "n2c17s13_nhwc".
 inline std::string test_name(std::string text) {
@@ -85,6 +61,9 @@ inline const std::vector<std::string>& kernel_cases() {
       "n2c3d3h5w7:ncdhw", "n2c3d3h5w7:ndhwc", "n1c5d2h2w3:ndhwc",
       // Longer channels, so vector loops and tails both run.
       "n3c2s1000:nchw", "n3c2s1000:nhwc", "n2c129s31:nhwc", "n2c129s31:nchw",
+      // channels_first, short runs, several images (cpu: images as rows): C % 8 != 0,
+      // S % 8 != 0 and == 0, chunks of more than one image (N > 32).
+      "n5c19s13:nchw", "n4c16h8w8:nchw", "n6c9h7w7:nchw", "n4c3s128:nchw", "n37c10s9:nchw",
   };
   return cases;
 }

@@ -29,6 +29,20 @@ TEST(BatchNormProblem, FromShapeOfEveryRank) {
   EXPECT_NE(what.find("(5)"), std::string::npos) << what;
 }
 
+TEST(BatchNormProblem, ParseAcceptsEverySpellingAndRejectsTheRestWithTheText) {
+  EXPECT_EQ(BatchNormProblem::parse("n32c64h56w56:nhwc"), BatchNormProblem::parse("n32c64s3136:nhwc"));
+  EXPECT_EQ(BatchNormProblem::parse("n8c3l7:nlc"),
+            (BatchNormProblem{.batch = 8, .channels = 3, .spatial = 7, .layout = Layout::channels_last}));
+  EXPECT_EQ(BatchNormProblem::parse("n4c5"), BatchNormProblem::parse("n4c5s1:nchw"));
+  EXPECT_NE(BatchNormProblem::parse("n4c5s6:nchw"), BatchNormProblem::parse("n4c5s6:nhwc"));
+  for (const char* text : {"", "n4", "c4n2", "n4c5x3", "n4c5s", "n4c0s3", "n4c5s3:nwhc",
+                           "n4c5w3h2", "n-1c5"}) {
+    const std::string what = thrown_message<std::invalid_argument>(
+        [&] { BatchNormProblem::parse(text); });
+    EXPECT_NE(what.find(std::string("'") + text + "'"), std::string::npos) << text << ": " << what;
+  }
+}
+
 TEST(BatchNormProblem, StringsFollowTheSharedGrammar) {
   EXPECT_EQ(parse_problem("n32c64s3136:nhwc").to_string(), "n32c64s3136:nhwc");
   EXPECT_EQ(parse_problem("n32c64h56w56:nchw").to_string(), "n32c64s3136:nchw");

@@ -116,7 +116,7 @@ TEST_P(Numerics, LargeOffsets) {
 //  c4: one large value among zeros (1e18 at one place): var finite >= 0, within 1e-3.
 TEST_P(Numerics, AdversarialFiniteInputsNeverGiveNegativeOrNaNVariance) {
   const BatchNormImpl& impl = *GetParam();
-  for (const char* text : {"n6c5s5:nchw", "n6c5s5:nhwc", "n30c5:nc"}) {
+  for (const char* text : {"n6c5s5:nchw", "n6c5s5:nhwc", "n30c5:nc", "n6c5s10:nchw"}) {
     SCOPED_TRACE(text);
     const BatchNormProblem p = parse_problem(text);
     BNORM_REQUIRE_ACCEPTS(impl, p);
@@ -166,7 +166,7 @@ TEST_P(Numerics, AdversarialFiniteInputsNeverGiveNegativeOrNaNVariance) {
 TEST_P(Numerics, ConstantChannelsGiveBetaExactly) {
   const BatchNormImpl& impl = *GetParam();
   const float constants[] = {3.7f, -1e4f, 0.0f, 1e-30f, 12345.678f, -0.1f, 7.0f};
-  for (const char* text : {"n3c7s11:nchw", "n3c7s11:nhwc", "n13c7:nc", "n1c7s2:nchw"}) {
+  for (const char* text : {"n3c7s11:nchw", "n3c7s11:nhwc", "n13c7:nc", "n1c7s2:nchw", "n4c7s11:nchw"}) {
     SCOPED_TRACE(text);
     const BatchNormProblem p = parse_problem(text);
     BNORM_REQUIRE_ACCEPTS(impl, p);
@@ -192,7 +192,7 @@ TEST_P(Numerics, ConstantChannelsGiveBetaExactly) {
 TEST_P(Numerics, NonFiniteValuesStayInTheirChannel) {
   const BatchNormImpl& impl = *GetParam();
   const BatchNormImpl& ref = reference_impl();
-  for (const char* text : {"n4c5s7:nchw", "n4c5s7:nhwc", "n9c5:nc"}) {
+  for (const char* text : {"n4c5s7:nchw", "n4c5s7:nhwc", "n9c5:nc", "n4c5s13:nchw"}) {
     SCOPED_TRACE(text);
     const BatchNormProblem p = parse_problem(text);
     BNORM_REQUIRE_ACCEPTS(impl, p);

@@ -39,6 +39,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "bnorm/tensor/tensor.hpp"
 
@@ -60,6 +61,14 @@ struct BatchNormProblem {
   std::int64_t numel() const { return batch * channels * spatial; }
   // Problem string shared by tests and benchmarks, e.g. "n32c64s3136:nchw".
   std::string to_string() const;
+  // The inverse of to_string(), and more spellings of the same grammar:
+  //   n<N>c<C>[<spatial>][:<layout>]
+  // where <spatial> is s<S>, or the extents l<L>, h<H>w<W>, d<D>h<H>w<W> (S is their
+  // product; none: S = 1) and <layout> is nchw, ncl, ncdhw, nc (channels_first, the default)
+  // or nhwc, nlc, ndhwc (channels_last). "n32c64h56w56:nhwc" == "n32c64s3136:nhwc".
+  // Throws std::invalid_argument quoting the text when it does not follow the grammar.
+  static BatchNormProblem parse(std::string_view text);
+  bool operator==(const BatchNormProblem&) const = default;
 };
 
 // Per-channel partial statistics of some set of values: count, mean and M2 (the sum of

@@ -35,6 +35,12 @@ struct Avx2 {
     _mm256_storeu_pd(acc, _mm256_add_pd(_mm256_loadu_pd(acc), lo));
     _mm256_storeu_pd(acc + 4, _mm256_add_pd(_mm256_loadu_pd(acc + 4), hi));
   }
+  // Lane j = the sum of the lanes of a[j]: ((0+1)+(2+3))+((4+5)+(6+7)) (three hadd levels).
+  static Avx2 lane_sums(const Avx2* a) {
+    const __m256 p = _mm256_hadd_ps(_mm256_hadd_ps(a[0].v, a[1].v), _mm256_hadd_ps(a[2].v, a[3].v));
+    const __m256 q = _mm256_hadd_ps(_mm256_hadd_ps(a[4].v, a[5].v), _mm256_hadd_ps(a[6].v, a[7].v));
+    return {_mm256_add_ps(_mm256_permute2f128_ps(p, q, 0x20), _mm256_permute2f128_ps(p, q, 0x31))};
+  }
 };
 
 const char* declines_avx2(const BatchNormProblem&) {

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "bnorm/kernels/batchnorm.hpp"
 #include "kernels/cpu/cpu_features.hpp"
@@ -25,6 +26,7 @@ constexpr double kPivotRatio2 = 4.0;        // redo when (mean - K)^2 > 4 var
 constexpr i64 kParallelMinElems = 1 << 15;  // below this (128 KB), one thread, no omp region
 constexpr i64 kChunkBytes = 32 << 10;       // channels_last: bytes of one row chunk (one group)
 constexpr i64 kStreamMinRunBytes = 4 << 10;  // channels_first: shortest run worth streaming
+constexpr i64 kMaxChunks = 32;  // chunked reductions: bounds the workspace and the merge work
 
 // One float lane: the tail of every vector loop, in both translation units.
 struct F1 {
@@ -42,6 +44,17 @@ struct F1 {
   static F1 fmadd(F1 a, F1 b, F1 c) { return {a.v * b.v + c.v}; }
   static void add_to(double* acc, F1 a) { acc[0] += a.v; }
 };
+
+// A mask for the overlapping last vector of a run (see batchnorm_cpu_nchw_rows.hpp), or none.
+struct NoMask {};
+template <class V>
+V masked(V v, NoMask) {
+  return v;
+}
+template <class V>
+V masked(V v, V mask) {
+  return v * mask;
+}
 
 // ---- Threading: a team body(thread, threads); small problems call it directly.
 template <class Body>
@@ -70,6 +83,60 @@ inline Range share(i64 n, int t, int threads) {
 
 inline bool is_aligned(const void* p, std::size_t bytes) {
   return reinterpret_cast<std::uintptr_t>(p) % bytes == 0;
+}
+
+// ---- Chunked reductions (channels_last rows, channels_first image rows): the data is cut
+// into chunks (boundaries from the problem only); pass 1 writes each chunk's per-channel
+// partial sums to the caller's workspace, the merge adds them per channel in chunk order.
+// One workspace serves one group of channels at a time.
+struct ChunkWorkspace {
+  i64 chunks, group;
+  double* s1;    // [chunks][group] pass-1 partials (sum of x - k, or of dy)
+  double* s2;    // [chunks][group] (sum of (x - k)^2, or of dy (x - mean))
+  double* var;   // [group] merged variance; < 0 marks a channel waiting for its re-sum
+  float* k;      // [group] pivot, then the k of the output transform
+  float* scale;  // [group]
+  float* shift;  // [group]
+  float* extra;  // [group] backward: the third coefficient
+};
+
+inline std::size_t align64(std::size_t n) { return (n + 63) / 64 * 64; }
+
+inline std::size_t chunk_workspace_bytes(i64 chunks, i64 group) {
+  const std::size_t g = static_cast<std::size_t>(group);
+  return 64 + 2 * align64(static_cast<std::size_t>(chunks) * g * 8) + align64(g * 8) +
+         4 * align64(g * 4);
+}
+
+inline ChunkWorkspace chunk_workspace(std::span<std::byte> bytes, i64 chunks, i64 group) {
+  const std::size_t g = static_cast<std::size_t>(group);
+  std::byte* at = bytes.data() + (64 - reinterpret_cast<std::uintptr_t>(bytes.data()) % 64) % 64;
+  auto take = [&](std::size_t n) {
+    std::byte* r = at;
+    at += align64(n);
+    return r;
+  };
+  ChunkWorkspace ws{.chunks = chunks, .group = group};
+  ws.s1 = reinterpret_cast<double*>(take(static_cast<std::size_t>(chunks) * g * 8));
+  ws.s2 = reinterpret_cast<double*>(take(static_cast<std::size_t>(chunks) * g * 8));
+  ws.var = reinterpret_cast<double*>(take(g * 8));
+  ws.k = reinterpret_cast<float*>(take(g * 4));
+  ws.scale = reinterpret_cast<float*>(take(g * 4));
+  ws.shift = reinterpret_cast<float*>(take(g * 4));
+  ws.extra = reinterpret_cast<float*>(take(g * 4));
+  return ws;
+}
+
+// Sums the chunk partials of channels [r.begin, r.end) (relative to the group) in chunk
+// order, into row 0 of ws.s1 and ws.s2. Row by row: walking one channel down the chunks
+// instead touches a page per chunk (strides of `group` doubles) and was 40% of a (1024, 1024)
+// forward_train.
+inline void chunk_merge(const ChunkWorkspace& ws, Range r) {
+  for (i64 chunk = 1; chunk < ws.chunks; ++chunk) {
+    const double* a = ws.s1 + chunk * ws.group;
+    const double* b = ws.s2 + chunk * ws.group;
+    for (i64 c = r.begin; c < r.end; ++c) ws.s1[c] += a[c], ws.s2[c] += b[c];
+  }
 }
 
 // ---- Primitives over a strided sequence of vectors: element j is V::load(x + j * stride).
@@ -140,6 +207,49 @@ MeanVar mean_var_double(const float* x, double m, Visit&& visit) {
     m2 += d * d;
   });
   return {mean, m2 / m};
+}
+
+// Mean and variance of a group of gc channels from chunk partials, with the pivot re-sum of
+// channels whose pivot was poor. Team-wide: every thread calls it; ends with a barrier.
+//   sum_chunk(chunk, k): fills row `chunk` of ws.s1/s2 with sums around the pivots k[gc]
+//                        (k == nullptr: each channel's first value, first(c));
+//   exact(c):            the two-pass double MeanVar of channel c (non-finite sums only);
+//   done(c, MeanVar):    once per channel, from the thread that owns c.
+// redo: shared by the team, set to `tag` (the group) when a re-sum is needed.
+template <class SumChunk, class First, class Exact, class Done>
+void chunked_statistics(i64 gc, double m, const ChunkWorkspace& ws, int t, int threads,
+                        std::atomic<i64>& redo, i64 tag, SumChunk&& sum_chunk, First&& first,
+                        Exact&& exact, Done&& done) {
+  const Range mine = share(ws.chunks, t, threads), chans = share(gc, t, threads);
+  for (i64 chunk = mine.begin; chunk < mine.end; ++chunk) sum_chunk(chunk, nullptr);
+  team_barrier(threads);
+  chunk_merge(ws, chans);
+  // Per channel: finished, or (poor pivot) re-summed around its mean below.
+  auto settle = [&](i64 c, float k, bool last_try) {
+    const double s1 = ws.s1[c], s2 = ws.s2[c];
+    MeanVar r;
+    bool bad_pivot = false;
+    if (!finite2(s1, s2)) r = exact(c);
+    else r = mean_var_from_sums(s1, s2, m, k, &bad_pivot);
+    if (bad_pivot && !last_try) {
+      ws.k[c] = static_cast<float>(r.mean), ws.var[c] = -1.0;
+      redo.store(tag, std::memory_order_relaxed);
+      return;
+    }
+    ws.k[c] = k, ws.var[c] = 0.0;  // done() may overwrite k
+    done(c, r);
+  };
+  for (i64 c = chans.begin; c < chans.end; ++c) settle(c, first(c), false);
+  team_barrier(threads);
+  if (redo.load(std::memory_order_relaxed) != tag) return;
+  // Rare: some channel's first value was far from its mean. Re-sum the group (the pivots
+  // of settled channels were rewritten by done(), their new sums are not used).
+  for (i64 chunk = mine.begin; chunk < mine.end; ++chunk) sum_chunk(chunk, ws.k);
+  team_barrier(threads);
+  chunk_merge(ws, chans);
+  for (i64 c = chans.begin; c < chans.end; ++c)
+    if (ws.var[c] < 0.0) settle(c, ws.k[c], true);
+  team_barrier(threads);
 }
 
 // Writes save_mean/save_invstd/running for channel c; returns the output transform.

@@ -48,6 +48,15 @@ struct Lanes8 {
   static void add_to(double* acc, Lanes8 a) {
     for (int l = 0; l < 8; ++l) acc[l] += a.v[l];
   }
+  // Lane j = the sum of the lanes of a[j], in the order of Avx2::lane_sums.
+  static Lanes8 lane_sums(const Lanes8* a) {
+    Lanes8 r;
+    for (int j = 0; j < 8; ++j) {
+      const float* v = a[j].v;
+      r.v[j] = ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
+    }
+    return r;
+  }
 };
 
 }  // namespace

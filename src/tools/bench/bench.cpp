@@ -101,6 +101,7 @@ int run_workload(const Workload& workload, bool cold, bool hot, const RunInfo& i
     for (ResultRow row : workload_rows) {
       row.bench_case = bench_case;
       row.sol_us = sol_us;
+      row.sol_min_us = m[0].min() * 1e6;
       row.sets = sets;
       for (std::size_t i = 1; i < timed.size(); ++i)
         if (row.ok && row.impl == timed[i]->name()) {

@@ -107,6 +107,7 @@ void print_json(std::FILE* out, const RunInfo& info, const std::vector<ResultRow
       o["gbps"] = rounded(gigabytes_per_second(w, r.median_us));
       o["min_us"] = rounded(r.min_us);
     }
+    o["sol_min_us"] = rounded(r.sol_min_us);
     o["sol_gbps"] = rounded(gigabytes_per_second(w, r.sol_us));
     o["repetitions"] = r.repetitions;
     o["sets"] = r.sets;

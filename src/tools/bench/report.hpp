@@ -22,6 +22,7 @@ struct ResultRow {
   double min_us = 0.0;
   int repetitions = 0;
   double sol_us = 0.0;     // the probe's median in the same interleaved run
+  double sol_min_us = 0.0; // the probe's fastest call in that run
   double max_error = 0.0;  // worst relative error against the reference
   int sets = 1;            // buffer sets rotated through (1 = hot)
 };

@@ -1,0 +1,246 @@
+// channels_first with short runs (8 <= S <= 128 floats: 7x7, 8x8, 11x11) and a batch of
+// several images; included by batchnorm_cpu_impl.hpp only.
+//
+// Why: split by channels (batchnorm_cpu_nchw.hpp), a thread reads N pieces of (its channels) *
+// S floats, strided by an image, and sums each channel's run of a few vectors in one
+// dependent chain. Here each image is a row of C*S contiguous floats, as channels_last rows
+// are: images are cut into chunks (sizes from the problem only), each thread streams its
+// chunks front to back (pass 1) and back to front (pass 2), and channels are summed four at
+// a time, so the chains overlap.
+//
+// Order of every sum (fixed; the thread count changes no bit): per image and channel, float
+// lanes over the run (vectors in order, then the run's last W values with the lanes already
+// counted masked to zero), lanes reduced by V::lane_sums, the result added in double to the
+// chunk's partial, images in order; chunk partials merged in chunk order (chunked_statistics).
+#pragma once
+
+#include "kernels/cpu/batchnorm_cpu_common.hpp"
+#include "kernels/cpu/batchnorm_cpu_nchw.hpp"
+
+namespace bnorm::cpu {
+namespace {
+
+constexpr i64 kRowsMinSpatial = 8;     // the vector width: a run holds one full vector
+// Longer runs stay with the channel blocks, whose pass 2 reads L2 instead of L3: on cold
+// 32x256x14x14 (S = 196) rows were 11-22% slower in forward_train (8x8: 1.5x faster).
+constexpr i64 kRowsMaxSpatial = 128;
+constexpr i64 kRowsMinBatch = 4;       // fewer images: too few chunks to share
+
+struct NchwRowsPlan {
+  i64 images, channels, spatial;
+  i64 chunk_images;  // images per chunk
+  i64 chunks;
+};
+
+inline bool nchw_as_image_rows(const BatchNormProblem& p) {
+  return p.layout == Layout::channels_first && p.channels > 1 && p.batch >= kRowsMinBatch &&
+         p.spatial >= kRowsMinSpatial && p.spatial <= kRowsMaxSpatial;
+}
+
+inline NchwRowsPlan nchw_rows_plan(const BatchNormProblem& p) {
+  const i64 chunk_images = (p.batch + kMaxChunks - 1) / kMaxChunks;
+  return {p.batch, p.channels, p.spatial, chunk_images,
+          (p.batch + chunk_images - 1) / chunk_images};
+}
+
+inline std::size_t nchw_rows_workspace_bytes(const NchwRowsPlan& pl) {
+  return chunk_workspace_bytes(pl.chunks, pl.channels);
+}
+
+inline Range chunk_images(const NchwRowsPlan& pl, i64 chunk) {
+  return {chunk * pl.chunk_images, std::min(pl.images, (chunk + 1) * pl.chunk_images)};
+}
+
+// U channels of one image, starting at element `at` (channel j's run at at + j * S): float
+// sums over each run into out1[j], out2[j]. term(offset, kc, mask, a1, a2) adds the vector at
+// `offset` (kc: the channel's constant from coef(j)); the run's last W values overlap the
+// previous vector, and `mask` zeroes the lanes already counted.
+template <class V, int U, class Coef, class Term>
+void rows_channel_sums(i64 at, i64 S, V tail_mask, Coef&& coef, Term&& term, V* out1, V* out2) {
+  constexpr int W = V::width;
+  const i64 nv = S / W;
+  V a1[U], a2[U], kc[U];
+  for (int u = 0; u < U; ++u) a1[u] = a2[u] = V::zero(), kc[u] = coef(u);
+  for (i64 v = 0; v < nv; ++v)
+    for (int u = 0; u < U; ++u) term(at + u * S + v * W, kc[u], NoMask{}, a1[u], a2[u]);
+  if (S % W)
+    for (int u = 0; u < U; ++u) term(at + u * S + S - W, kc[u], tail_mask, a1[u], a2[u]);
+  for (int u = 0; u < U; ++u) out1[u] = a1[u], out2[u] = a2[u];
+}
+
+// Pass 1 over chunk `chunk`: ws.s1/s2 row `chunk` = per-channel sums of term over its images.
+// coef(c) gives channel c's constant vector (pivot or mean).
+template <class V, class Coef, class Term>
+void rows_chunk_sums(const NchwRowsPlan& pl, i64 chunk, const ChunkWorkspace& ws, Coef&& coef,
+                     Term&& term) {
+  constexpr int W = V::width;
+  static_assert(W == kRowsMinSpatial, "a run must hold a vector; lane_sums reduces W channels");
+  const i64 C = pl.channels, S = pl.spatial;
+  alignas(64) float mask_lanes[W];
+  for (int l = 0; l < W; ++l) mask_lanes[l] = l >= W - S % W ? 1.0f : 0.0f;
+  const V mask = V::load(mask_lanes);
+  double* s1 = ws.s1 + chunk * C;
+  double* s2 = ws.s2 + chunk * C;
+  std::fill(s1, s1 + C, 0.0), std::fill(s2, s2 + C, 0.0);
+  const Range r = chunk_images(pl, chunk);
+  for (i64 n = r.begin; n < r.end; ++n) {
+    const i64 image = n * C * S;
+    i64 c0 = 0;
+    for (; c0 + W <= C; c0 += W) {  // W channels: two overlapped groups of 4, one reduction
+      V t1[W], t2[W];
+      for (int h = 0; h < W; h += 4)
+        rows_channel_sums<V, 4>(image + (c0 + h) * S, S, mask,
+                                [&](int u) { return coef(c0 + h + u); }, term, t1 + h, t2 + h);
+      V::add_to(s1 + c0, V::lane_sums(t1)), V::add_to(s2 + c0, V::lane_sums(t2));
+    }
+    for (; c0 < C; ++c0) {  // the last C % W channels, one at a time
+      V t1[W], t2[W];
+      for (int j = 1; j < W; ++j) t1[j] = t2[j] = V::zero();
+      rows_channel_sums<V, 1>(image + c0 * S, S, mask, [&](int) { return coef(c0); }, term, t1, t2);
+      alignas(64) float r1[W], r2[W];
+      V::store(r1, V::lane_sums(t1)), V::store(r2, V::lane_sums(t2));
+      s1[c0] += r1[0], s2[c0] += r2[0];
+    }
+  }
+}
+
+// Shifted sums around k[c].
+template <class V>
+void rows_chunk_shifted_sums(const float* x, const NchwRowsPlan& pl, i64 chunk, const float* k,
+                             const ChunkWorkspace& ws) {
+  auto coef = [&](i64 c) { return V::set1(k[c]); };
+  auto term = [&](i64 o, V kc, auto mask, V& a1, V& a2) {
+    const V d = masked(V::load(x + o) - kc, mask);
+    a1 = a1 + d, a2 = V::fmadd(d, d, a2);
+  };
+  rows_chunk_sums<V>(pl, chunk, ws, coef, term);
+}
+
+// Pass 2 over chunk `chunk`, images last to first: y = (x - k) * scale + shift per channel.
+template <class V, bool kStream>
+void rows_chunk_normalize(const float* x, float* y, const NchwRowsPlan& pl, i64 chunk,
+                          const float* k, const float* scale, const float* shift) {
+  const i64 C = pl.channels, S = pl.spatial;
+  const Range r = chunk_images(pl, chunk);
+  for (i64 n = r.end - 1; n >= r.begin; --n)
+    for (i64 c = 0; c < C; ++c) {
+      const i64 o = (n * C + c) * S;
+      nchw_run_normalize<V, kStream>(x + o, y + o, S, k[c], scale[c], shift[c]);
+    }
+}
+
+template <class V, bool kStream>
+void rows_forward_train_impl(const BatchNormForwardTrainArgs& a, const NchwRowsPlan& pl) {
+  const BatchNormProblem& p = a.problem;
+  const NchwGeometry g = nchw_geometry(p);
+  const ChunkWorkspace ws = chunk_workspace(a.workspace, pl.chunks, pl.channels);
+  const double m = static_cast<double>(p.values_per_channel());
+  std::atomic<i64> redo{-1};
+  run_team(nchw_parallel(p), [&](int t, int threads) {
+    // Pivots: the mean of each channel's first W values. One value alone is more than 2 std
+    // from the mean for 5% of normal channels, and any such channel re-sums all of them.
+    const Range chans = share(pl.channels, t, threads);
+    for (i64 c = chans.begin; c < chans.end; ++c) {
+      double sum = 0.0;
+      for (i64 i = 0; i < kRowsMinSpatial; ++i) sum += a.x[c * pl.spatial + i];
+      ws.k[c] = static_cast<float>(sum / kRowsMinSpatial);
+    }
+    team_barrier(threads);
+    chunked_statistics(
+        pl.channels, m, ws, t, threads, redo, 0,
+        [&](i64 chunk, const float* k) {
+          rows_chunk_shifted_sums<V>(a.x, pl, chunk, k ? k : ws.k, ws);
+        },
+        [&](i64 c) { return ws.k[c]; },
+        [&](i64 c) {
+          return mean_var_double(a.x + c * pl.spatial, m, [&](auto f) { nchw_visit(g, f); });
+        },
+        [&](i64 c, MeanVar s) {
+          const Normalizer z = finalize_channel(a, c, s, m);
+          ws.k[c] = z.k, ws.scale[c] = z.scale, ws.shift[c] = z.shift;
+        });
+    const Range mine = share(pl.chunks, t, threads);
+    for (i64 chunk = mine.end - 1; chunk >= mine.begin; --chunk)
+      rows_chunk_normalize<V, kStream>(a.x, a.y, pl, chunk, ws.k, ws.scale, ws.shift);
+    if constexpr (kStream) V::fence();
+  });
+}
+
+template <class V>
+void rows_forward_train(const BatchNormForwardTrainArgs& a) {
+  const NchwRowsPlan pl = nchw_rows_plan(a.problem);
+  if (nchw_stream<V>(a.problem, 2)) rows_forward_train_impl<V, true>(a, pl);
+  else rows_forward_train_impl<V, false>(a, pl);
+}
+
+// Backward pass 1 over a chunk: sdy = sum dy, sdyxm = sum dy (x - mean) per channel.
+template <class V>
+void rows_chunk_grad_sums(const BatchNormBackwardArgs& a, const NchwRowsPlan& pl, i64 chunk,
+                          const ChunkWorkspace& ws) {
+  auto coef = [&](i64 c) { return V::set1(a.mean[c]); };
+  auto term = [&](i64 o, V mean, auto mask, V& a1, V& a2) {
+    const V d = masked(V::load(a.dy + o), mask);
+    a1 = a1 + d, a2 = V::fmadd(d, V::load(a.x + o) - mean, a2);
+  };
+  rows_chunk_sums<V>(pl, chunk, ws, coef, term);
+}
+
+template <class V, bool kStream>
+void rows_backward_impl(const BatchNormBackwardArgs& a, const NchwRowsPlan& pl) {
+  const BatchNormProblem& p = a.problem;
+  const NchwGeometry g = nchw_geometry(p);
+  const ChunkWorkspace ws = chunk_workspace(a.workspace, pl.chunks, pl.channels);
+  const double m = static_cast<double>(p.values_per_channel());
+  const bool sums = backward_needs_sums(a);
+  const bool frozen = a.statistics == BatchNormStatistics::frozen;
+  const i64 C = pl.channels, S = pl.spatial;
+  run_team(nchw_parallel(p), [&](int t, int threads) {
+    const Range mine = share(pl.chunks, t, threads), chans = share(C, t, threads);
+    if (sums) {
+      for (i64 chunk = mine.begin; chunk < mine.end; ++chunk)
+        rows_chunk_grad_sums<V>(a, pl, chunk, ws);
+      team_barrier(threads);
+      chunk_merge(ws, chans);
+    }
+    for (i64 c = chans.begin; c < chans.end; ++c) {
+      double sdy = 0.0, sdyxm = 0.0;
+      if (sums) sdy = ws.s1[c], sdyxm = ws.s2[c];
+      if (!finite2(sdy, sdyxm)) {  // float overflow or non-finite input: redo in double
+        sdy = 0.0, sdyxm = 0.0;
+        const double mean = a.mean[c];
+        nchw_visit(g, [&](i64 i) {
+          sdy += a.dy[c * S + i];
+          sdyxm += static_cast<double>(a.dy[c * S + i]) * (a.x[c * S + i] - mean);
+        });
+      }
+      accumulate_param_grads(a, c, sdy, sdyxm);
+      const GradCoef q = grad_coefficients(a, c, sdy, sdyxm, m);
+      ws.scale[c] = q.a, ws.shift[c] = q.b, ws.extra[c] = q.c;
+    }
+    if (!a.mask.dx) return;
+    team_barrier(threads);
+    for (i64 chunk = mine.end - 1; chunk >= mine.begin; --chunk) {
+      const Range r = chunk_images(pl, chunk);
+      for (i64 n = r.end - 1; n >= r.begin; --n)
+        for (i64 c = 0; c < C; ++c) {
+          const i64 o = (n * C + c) * S;
+          if (frozen)  // dx = (gamma * invstd) * dy
+            nchw_run_normalize<V, kStream>(a.dy + o, a.dx + o, S, 0.0f, ws.scale[c], 0.0f);
+          else
+            nchw_run_grad_dx<V, kStream>(a.x + o, a.dy + o, a.dx + o, S, a.mean[c],
+                                         {ws.scale[c], ws.shift[c], ws.extra[c]});
+        }
+    }
+    if constexpr (kStream) V::fence();
+  });
+}
+
+template <class V>
+void rows_backward(const BatchNormBackwardArgs& a) {
+  const NchwRowsPlan pl = nchw_rows_plan(a.problem);
+  if (a.mask.dx && nchw_stream<V>(a.problem, 3)) rows_backward_impl<V, true>(a, pl);
+  else rows_backward_impl<V, false>(a, pl);
+}
+
+}  // namespace
+}  // namespace bnorm::cpu
