@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "bnorm/model/init.hpp"
 #include "cli/commands.hpp"
 
 namespace bnorm::cli {
@@ -21,6 +22,9 @@ void ModelArguments::add_to(CLI::App& app) {
       ->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--bn-momentum", bn_momentum, "Running-statistics momentum of every bn layer that does not set its own, in [0, 1], or none for a cumulative average")
       ->capture_default_str();
+  app.add_option("--init", init, "Weight initialization: auto (Kaiming before relu, Xavier otherwise), kaiming-normal, kaiming-uniform, xavier-normal, xavier-uniform, gaussian")
+      ->capture_default_str();
+  app.add_option("--init-sigma", init_sigma, "Standard deviation of --init gaussian")->check(CLI::PositiveNumber)->capture_default_str();
   app.add_option("--layout", layout, "Memory layout of activations")->check(CLI::IsMember({"nchw", "nhwc"}))->capture_default_str();
 }
 
@@ -53,6 +57,8 @@ ModelOptions ModelArguments::model_options() const {
     options.bn_momentum = value;
   }
   if (dropout > 0) options.dropout_p = dropout;
+  options.init.scheme = parse_init_scheme(init);
+  options.init.sigma = init_sigma;
   return options;
 }
 

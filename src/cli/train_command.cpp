@@ -64,8 +64,9 @@ Command add_train_command(CLI::App& parent) {
   app->add_option("--steps", c.steps, "Train this many steps instead of --epochs")->check(CLI::NonNegativeNumber);
   app->add_option("--batch-size", c.batch_size, "Mini-batch size (>= 2 with batch normalization)")->capture_default_str();
   app->add_option("--optimizer", c.optimizer, "sgd, adam or adamw")->check(CLI::IsMember({"sgd", "adam", "adamw"}))->capture_default_str();
-  app->add_option("--lr", args->lr, "Base learning rate (default: sgd " + std::to_string(args->lr) + ", adam and adamw " +
-                  std::to_string(AdamOptions{}.lr) + ")")->check(CLI::PositiveNumber);
+  char lr_help[96];
+  std::snprintf(lr_help, sizeof lr_help, "Base learning rate (default: sgd %g, adam and adamw %g)", args->lr, AdamOptions{}.lr);
+  app->add_option("--lr", args->lr, lr_help)->check(CLI::PositiveNumber);
   app->add_option("--schedule", c.schedule, "Learning-rate schedule: constant, step or cosine")
       ->check(CLI::IsMember({"constant", "step", "cosine"}))->capture_default_str();
   app->add_option("--warmup", c.schedule_options.warmup_steps, "Linear warm-up steps")->check(CLI::NonNegativeNumber)->capture_default_str();

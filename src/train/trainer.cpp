@@ -245,6 +245,8 @@ std::string TrainConfig::to_json() const {
       {"layout", to_string(model_options.layout)},
       {"bn_eps", model_options.bn_eps},
       {"bn_momentum", optional_number(model_options.bn_momentum)},
+      {"init", to_string(model_options.init.scheme)},
+      {"init_sigma", model_options.init.sigma},
       {"data_dir", data_dir},
       {"validation_examples", validation_examples},
       {"standardization", to_string(standardization)},
@@ -291,6 +293,8 @@ TrainConfig TrainConfig::from_json(const std::string& text) {
     c.model_options.layout = layout == to_string(Layout::channels_last) ? Layout::channels_last : Layout::channels_first;
     c.model_options.bn_eps = j.at("bn_eps").get<double>();
     optional("bn_momentum", c.model_options.bn_momentum);
+    c.model_options.init.scheme = parse_init_scheme(j.at("init").get<std::string>());
+    c.model_options.init.sigma = j.at("init_sigma").get<double>();
     c.data_dir = j.at("data_dir").get<std::string>();
     c.validation_examples = j.at("validation_examples").get<std::int64_t>();
     c.standardization = parse_standardization(j.at("standardization").get<std::string>());
