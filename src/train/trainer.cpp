@@ -77,7 +77,7 @@ void prepare_training(Run& run) {
   schedule_options.total_steps = run.total_steps;
   // A run shorter than the warm-up warms up over its first tenth instead.
   if (schedule_options.warmup_steps >= run.total_steps) schedule_options.warmup_steps = run.total_steps / 10;
-  run.schedule.emplace(make_schedule(config.schedule, config.optimizer_settings.lr.value_or(0.05), schedule_options));
+  run.schedule.emplace(make_schedule(config.schedule, run.optimizer->learning_rate(), schedule_options));
 }
 
 Run new_run(const TrainConfig& config) {

@@ -48,7 +48,7 @@ struct TrainConfig {
   std::int64_t batch_size = 128;
   // Optimization.
   std::string optimizer = "sgd";
-  OptimizerSettings optimizer_settings = {.lr = 0.05, .momentum = 0.9, .nesterov = true,
+  OptimizerSettings optimizer_settings = {.lr = 0.1, .momentum = 0.9, .nesterov = true,
                                           .weight_decay = 5e-4};
   std::string schedule = "cosine";
   ScheduleOptions schedule_options = {.warmup_steps = 200};  // total_steps is filled in
