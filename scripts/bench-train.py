@@ -4,7 +4,13 @@
 For each case (model, BN on/off, batch size) it alternates, for several rounds: `bnorm
 bench-train` (forward, loss, backward and an SGD-momentum step on random data, timed inside
 the program) and the same steps in PyTorch (scripts/torch_twins.py) with the same thread count.
-It prints the median images/s of each and the ratio, and with --json writes them as JSON.
+Each measurement runs in its own process, so that no OpenMP thread of one side is left spinning
+while the other is timed. It prints the median images/s of each and the ratio, and with --json
+writes them as JSON.
+
+PyTorch's Linear layers use the system BLAS: Debian's reference libblas3 makes them several
+times slower than an optimized BLAS, so install libopenblas0-openmp (scripts/install-deps.sh
+does) for a fair comparison; the script prints which BLAS PyTorch loaded.
 
 Usage: scripts/bench-train.py [--bnorm build/bnorm] [--threads 2] [--rounds 3] [--json FILE]
 Needs Debian's python3-torch; run it on a quiet machine (docs/benchmarks.md).
@@ -55,6 +61,20 @@ def torch_images_per_second(model, bn, batch, shape, seconds, warmup_steps):
             return steps * batch / elapsed
 
 
+def torch_worker_images_per_second(model, bn, batch, shape, seconds, threads):
+    command = [sys.executable, os.path.abspath(__file__), "--torch-worker",
+               json.dumps({"model": model, "bn": bn, "batch": batch, "shape": shape, "seconds": seconds,
+                           "threads": threads})]
+    result = subprocess.run(command, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout)["images_per_second"]
+
+
+def loaded_blas():
+    with open("/proc/self/maps") as maps:
+        names = {line.split()[-1] for line in maps if "blas" in line.lower() and "/" in line}
+    return ", ".join(sorted(names)) or "none loaded"
+
+
 def bnorm_images_per_second(binary, model, bn, batch, seconds, threads):
     command = [binary, "bench-train", "--model", model, "--bn" if bn else "--no-bn",
                "--batch-size", str(batch), "--seconds", str(seconds), "--threads", str(threads),
@@ -71,8 +91,18 @@ def main():
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
     parser.add_argument("--filter", default="", help="only cases whose name contains this")
     parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--torch-worker", help=argparse.SUPPRESS)  # internal: one PyTorch measurement
     args = parser.parse_args()
+    if args.torch_worker:
+        case = json.loads(args.torch_worker)
+        torch.set_num_threads(case["threads"])
+        rate = torch_images_per_second(case["model"], case["bn"], case["batch"], tuple(case["shape"]),
+                                       case["seconds"], warmup_steps=5)
+        print(json.dumps({"images_per_second": rate}))
+        return
     torch.set_num_threads(args.threads)
+    torch.nn.Linear(4, 4)(torch.randn(2, 4))  # loads the BLAS
+    print(f"PyTorch {torch.__version__}, BLAS: {loaded_blas()}, {args.threads} threads")
 
     results = []
     print(f"{'case':<26}{'bnorm img/s':>14}{'torch img/s':>14}{'ratio':>8}")
@@ -83,7 +113,7 @@ def main():
         ours, theirs = [], []
         for _ in range(args.rounds):  # interleaved, so drifts in machine load hit both
             ours.append(bnorm_images_per_second(args.bnorm, model, bn, batch, args.seconds, args.threads))
-            theirs.append(torch_images_per_second(model, bn, batch, shape, args.seconds, warmup_steps=5))
+            theirs.append(torch_worker_images_per_second(model, bn, batch, shape, args.seconds, args.threads))
         row = {"case": name, "model": model, "bn": bn, "batch": batch, "threads": args.threads,
                "bnorm_images_per_second": statistics.median(ours),
                "torch_images_per_second": statistics.median(theirs)}
