@@ -15,6 +15,9 @@ packages=(
   libgtest-dev python3 python3-dev python3-numpy pybind11-dev
   # parity oracle (tests) and benchmark peers
   python3-torch libtorch-dev libbenchmark-dev
+  # an optimized BLAS for PyTorch's Linear layers in scripts/bench-train.py (Debian's default
+  # libblas3 is the reference implementation, several times slower)
+  libopenblas0-openmp
 )
 
 missing=()
