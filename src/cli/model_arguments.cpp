@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "bnorm/model/init.hpp"
+#include "bnorm/util/decimal.hpp"
 #include "cli/commands.hpp"
 
 namespace bnorm::cli {
@@ -45,16 +46,10 @@ ModelOptions ModelArguments::model_options() const {
   if (bn_momentum == "none") {
     options.bn_momentum.reset();
   } else {
-    std::size_t used = 0;
-    double value = -1;
-    try {
-      value = std::stod(bn_momentum, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != bn_momentum.size() || !(value >= 0 && value <= 1))
+    const std::optional<double> value = parse_decimal(bn_momentum);
+    if (!value || !(*value >= 0 && *value <= 1))
       throw std::invalid_argument("--bn-momentum must be a number in [0, 1] or none, got '" + bn_momentum + "'");
-    options.bn_momentum = value;
+    options.bn_momentum = *value;
   }
   if (dropout > 0) options.dropout_p = dropout;
   options.init.scheme = parse_init_scheme(init);

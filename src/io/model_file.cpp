@@ -7,18 +7,13 @@
 #include <stdexcept>
 
 #include "bnorm/io/state_dict.hpp"
+#include "bnorm/util/decimal.hpp"
 
 namespace bnorm {
 namespace {
 
 constexpr const char* input_mean_name = "input.mean";
 constexpr const char* input_stddev_name = "input.stddev";
-
-std::string format_double(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.17g", value);  // round-trips exactly
-  return buffer;
-}
 
 std::string join_shape(const Shape& shape) {
   std::string text;
@@ -34,16 +29,9 @@ class MetadataReader {
   const std::string& text(const std::string& key) const { return file_.metadata_at(key); }
 
   double number(const std::string& key) const {
-    const std::string& value = text(key);
-    std::size_t used = 0;
-    double result = 0;
-    try {
-      result = std::stod(value, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != value.size()) fail(key, "a number", value);
-    return result;
+    const std::optional<double> value = parse_decimal(text(key));
+    if (!value) fail(key, "a number", text(key));
+    return *value;
   }
 
   Shape shape(const std::string& key) const {
@@ -92,9 +80,9 @@ Metadata model_file_metadata(const Model& model, const Standardizer& standardize
       {spec_metadata_key, model.spec},
       {"bnorm.input_shape", join_shape(model.input_shape)},
       {"bnorm.layout", to_string(options.layout)},
-      {"bnorm.bn_eps", format_double(options.bn_eps)},
-      {"bnorm.bn_momentum", options.bn_momentum ? format_double(*options.bn_momentum) : "none"},
-      {"bnorm.dropout_p", format_double(options.dropout_p)},
+      {"bnorm.bn_eps", exact_decimal(options.bn_eps)},
+      {"bnorm.bn_momentum", options.bn_momentum ? exact_decimal(*options.bn_momentum) : "none"},
+      {"bnorm.dropout_p", exact_decimal(options.dropout_p)},
       {"bnorm.seed", std::to_string(options.seed)},
       {"bnorm.standardization", to_string(standardizer.mode)},
       {"bnorm.class_names", nlohmann::json(class_names).dump()},

@@ -4,6 +4,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "layers/container_text.hpp"
+
 namespace bnorm {
 namespace {
 
@@ -30,15 +32,6 @@ bool same_shape_and_layout(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && (a.rank() <= 2 || a.layout() == b.layout());
 }
 
-std::string indent_continuation_lines(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    out += c;
-    if (c == '\n') out += "  ";
-  }
-  return out;
-}
-
 template <class T>
 void prefix_names(std::vector<T>& refs, const std::string& prefix) {
   for (T& r : refs) r.name = prefix + r.name;
@@ -53,8 +46,8 @@ Residual::Residual(Sequential body, Sequential shortcut)
 }
 
 std::string Residual::describe() const {
-  return "residual(\n  body: " + indent_continuation_lines(body_.describe()) + "\n  shortcut: " +
-         (shortcut_.empty() ? std::string("identity") : indent_continuation_lines(shortcut_.describe())) +
+  return "residual(\n  body: " + detail::indent_continuation_lines(body_.describe()) + "\n  shortcut: " +
+         (shortcut_.empty() ? std::string("identity") : detail::indent_continuation_lines(shortcut_.describe())) +
          "\n)";
 }
 

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "layers/container_text.hpp"
+
 namespace bnorm {
 namespace {
 
@@ -21,15 +23,6 @@ auto with_context(F f, C context) -> decltype(f()) {
     if (typeid(e) != typeid(std::logic_error)) throw;
     throw std::logic_error(context() + ": " + e.what());
   }
-}
-
-std::string indent_continuation_lines(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    out += c;
-    if (c == '\n') out += "  ";
-  }
-  return out;
 }
 
 }  // namespace
@@ -68,7 +61,7 @@ std::string Sequential::describe() const {
   if (layers_.empty()) return "sequential()";
   std::string out = "sequential(\n";
   for (std::size_t i = 0; i < layers_.size(); ++i)
-    out += "  " + names_[i] + ": " + indent_continuation_lines(layers_[i]->describe()) + "\n";
+    out += "  " + names_[i] + ": " + detail::indent_continuation_lines(layers_[i]->describe()) + "\n";
   return out + ")";
 }
 

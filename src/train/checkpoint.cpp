@@ -5,6 +5,7 @@
 #include <string>
 
 #include "bnorm/io/named_tensor.hpp"
+#include "bnorm/util/decimal.hpp"
 
 namespace bnorm {
 namespace {
@@ -12,20 +13,9 @@ namespace {
 constexpr const char* optimizer_prefix = "optimizer.";
 constexpr const char* config_key = "bnorm.train_config";
 
-std::string exact_text(double value) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.17g", value);
-  return buffer;
-}
-
 double parse_exact(const SafetensorsFile& file, const std::string& key) {
   const std::string& text = file.metadata_at(key);
-  try {
-    std::size_t used = 0;
-    const double value = std::stod(text, &used);
-    if (used == text.size()) return value;
-  } catch (const std::exception&) {
-  }
+  if (const std::optional<double> value = parse_decimal(text)) return *value;
   throw std::runtime_error(file.source + ": metadata " + key + " must be a number, found '" + text + "'");
 }
 
@@ -46,10 +36,10 @@ void save_checkpoint(const std::filesystem::path& path, Model& model, const Stan
 
   Metadata metadata = model_file_metadata(model, standardizer, class_names);
   metadata[config_key] = state.train_config_json;
-  metadata["trainer.epoch_loss_sum"] = exact_text(state.epoch.loss_sum);
+  metadata["trainer.epoch_loss_sum"] = exact_decimal(state.epoch.loss_sum);
   metadata["trainer.epoch_correct"] = std::to_string(state.epoch.correct);
   metadata["trainer.epoch_examples"] = std::to_string(state.epoch.examples);
-  metadata["trainer.epoch_seconds"] = exact_text(state.epoch.seconds);
+  metadata["trainer.epoch_seconds"] = exact_decimal(state.epoch.seconds);
   save_safetensors(path, tensors, metadata);
 }
 
