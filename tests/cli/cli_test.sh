@@ -2,7 +2,8 @@
 # Command-line tests of the bnorm program. Usage: cli_test.sh <bnorm binary> <case>
 #   errors   every kind of bad input gives exit code 1 and one line "bnorm: error: ...", and
 #            leaves files that were already saved intact;
-#   workflow train (a short run on Fashion-MNIST), eval, predict, summary, resume; exit 77
+#   workflow train (a short run on Fashion-MNIST), eval, predict (IDX and PGM), summary, Ctrl-C,
+#            resume; exit 77
 #            (skipped) when Fashion-MNIST is not installed.
 set -uo pipefail
 bnorm=$1
@@ -95,6 +96,31 @@ print("predict:", [(r["class"], r["class_name"]) for r in rows])
 PY
   "$bnorm" summary --model "$out/model.safetensors" > "$work/summary.txt" || fail "summary"
   grep -q "linear" "$work/summary.txt" || fail "summary lists no linear layer"
+  # a single image: a 28x28 PGM made from the first test image
+  /usr/bin/python3 - "$fashion/t10k-images-idx3-ubyte.gz" "$work/first.pgm" <<'PY' || fail "writing a PGM"
+import gzip, sys
+pixels = gzip.open(sys.argv[1]).read()[16:16 + 784]
+open(sys.argv[2], "wb").write(b"P5\n28 28\n255\n" + pixels)
+PY
+  "$bnorm" predict --model "$out/model.safetensors" --images "$work/first.pgm" --format json > "$work/one.json" || fail "predict pgm"
+  /usr/bin/python3 - "$work/one.json" "$work/predict.json" <<'PY' || fail "predict of the PGM differs from the IDX's first image"
+import json, sys
+one, idx = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+assert len(one) == 1 and one[0]["class"] == idx[0]["class"], (one, idx[0])
+assert max(abs(a - b) for a, b in zip(one[0]["logits"], idx[0]["logits"])) < 1e-4
+PY
+  # Ctrl-C: a checkpoint, exit code 130 and a note on how to resume (the bitwise resume itself
+  # is tested in tests/cpp/train/test_trainer.cpp)
+  "$bnorm" train --model mlp-paper --epochs 50 --batch-size 60 --out "$work/interrupted" > "$work/int.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do [ -s "$work/interrupted/steps.csv" ] && [ "$(wc -l < "$work/interrupted/steps.csv")" -gt 20 ] && break; sleep 0.1; done
+  kill -INT $pid
+  wait $pid
+  rc=$?
+  [ $rc -eq 130 ] || fail "Ctrl-C: exit $rc, expected 130 ($(tail -2 "$work/int.log"))"
+  [ -s "$work/interrupted/checkpoint.safetensors" ] || fail "Ctrl-C: no checkpoint written"
+  [ ! -e "$work/interrupted/model.safetensors" ] || fail "Ctrl-C: a final model was written for an unfinished run"
+  grep -q "resume" "$work/int.log" || fail "Ctrl-C: the message does not say how to resume"
   # resume a finished run's checkpoint: nothing left to do, the same model comes out
   cp "$out/model.safetensors" "$work/first.safetensors"
   "$bnorm" train --resume "$out/checkpoint.safetensors" || fail "resume"
