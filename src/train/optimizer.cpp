@@ -37,6 +37,18 @@ void for_each_element(std::int64_t n, const Body& body) {
   }
 }
 
+// Calls f.template operator()<b1, b2, ...>() with the run-time flags as compile-time
+// constants (one instantiation per combination).
+template <bool... Fixed, class F>
+void with_constants(F&& f) {
+  f.template operator()<Fixed...>();
+}
+template <bool... Fixed, class F, class... Rest>
+void with_constants(F&& f, bool flag, Rest... rest) {
+  if (flag) with_constants<Fixed..., true>(f, rest...);
+  else with_constants<Fixed..., false>(f, rest...);
+}
+
 std::string format_number(double value) {
   std::ostringstream out;
   out << value;
@@ -235,18 +247,23 @@ void Sgd::update_parameter(const ParameterRef& parameter, std::span<Tensor> slot
   const float neg_lr = static_cast<float>(-learning_rate());
   // On step 1 the buffer becomes the gradient itself, as PyTorch creates it; the zeros
   // allocated at construction are not read.
-  const bool first = step == 1;
-  const bool nesterov = options_.nesterov;
-  for_each_element(parameter.value->numel(), [&](std::int64_t i) {
-    float d = g[i];
-    if (weight_decay != 0.0f) d = d + weight_decay * p[i];  // d_p.add(param, alpha=wd)
-    if (buffer != nullptr) {
-      const float b = first ? d : buffer[i] * momentum + d;  // buf.mul_(m).add_(d_p)
-      buffer[i] = b;
-      d = nesterov ? d + momentum * b : b;  // d_p.add(buf, alpha=m)
-    }
-    p[i] = p[i] + neg_lr * d;  // param.add_(d_p, alpha=-lr)
-  });
+  const std::int64_t n = parameter.value->numel();
+  // The choices are loop-invariant: as template constants each combination compiles to a
+  // loop without branches, which the compiler vectorizes.
+  with_constants(
+      [&]<bool decay, bool has_buffer, bool first, bool nesterov>() {
+        for_each_element(n, [=](std::int64_t i) {
+          float d = g[i];
+          if constexpr (decay) d = d + weight_decay * p[i];  // d_p.add(param, alpha=wd)
+          if constexpr (has_buffer) {
+            const float b = first ? d : buffer[i] * momentum + d;  // buf.mul_(m).add_(d_p)
+            buffer[i] = b;
+            d = nesterov ? d + momentum * b : b;  // d_p.add(buf, alpha=m)
+          }
+          p[i] = p[i] + neg_lr * d;  // param.add_(d_p, alpha=-lr)
+        });
+      },
+      weight_decay != 0.0f, buffer != nullptr, step == 1, options_.nesterov);
 }
 
 // ---- Adam / AdamW
