@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <numeric>
 
-#include "bnorm/data/idx.hpp"
+#include "bnorm/data/dataset.hpp"
 #include "bnorm/data/image.hpp"
 #include "bnorm/data/loader.hpp"
 #include "bnorm/io/model_file.hpp"
@@ -20,15 +21,10 @@ bool is_image_file(const std::string& path) {
   return ext == ".png" || ext == ".pgm" || ext == ".ppm" || ext == ".pnm";
 }
 
-// (N, C, H, W) channels_first in [0, 1]: the first `first` images of an IDX file, or one image.
-Tensor read_inputs(const std::string& path, std::int64_t first, const Shape& example) {
+// (N, C, H, W) channels_first in [0, 1]: the images of an IDX file, or one image.
+Tensor read_inputs(const std::string& path, const Shape& example) {
   if (is_image_file(path)) return read_image(path, {.channels = static_cast<int>(example[0])});
-  const IdxArray idx = read_idx_u8(path, 3);
-  const std::int64_t count = first > 0 ? std::min(first, idx.dims[0]) : idx.dims[0];
-  Tensor images = Tensor::empty({count, 1, idx.dims[1], idx.dims[2]});
-  float* out = images.data_f32();
-  for (std::int64_t i = 0; i < images.numel(); ++i) out[i] = static_cast<float>(idx.values[i]) / 255.0f;
-  return images;
+  return load_idx_images(path);
 }
 
 }  // namespace
@@ -52,16 +48,16 @@ Command add_predict_command(CLI::App& parent) {
     use_threads(args->threads);
     ModelFile file = load_model_file(args->model);
     const Shape& example = file.model.input_shape;
-    Tensor images = read_inputs(args->images, args->first, example);
+    const Tensor images = read_inputs(args->images, example);
     const Shape got({images.dim(1), images.dim(2), images.dim(3)});
     if (!(got == example))
       throw std::invalid_argument(args->images + ": images of " + got.to_string() + " but the model takes " +
                                   example.to_string());
-    file.standardizer.apply(images);
-    const std::int64_t n = images.dim(0);
-    std::vector<std::int64_t> all(static_cast<std::size_t>(n));
-    for (std::int64_t i = 0; i < n; ++i) all[static_cast<std::size_t>(i)] = i;
-    const Tensor x = gather_examples(images, all, file.model.options.layout);
+    const std::int64_t n = args->first > 0 ? std::min(args->first, images.dim(0)) : images.dim(0);
+    std::vector<std::int64_t> first_n(static_cast<std::size_t>(n));
+    std::iota(first_n.begin(), first_n.end(), 0);
+    Tensor x = gather_examples(images, first_n, file.model.options.layout);
+    file.standardizer.apply(x);
     const Tensor logits = file.model.net.forward(x);
     const Tensor probabilities = softmax(logits);
     const std::int64_t k = logits.dim(1);

@@ -85,17 +85,21 @@ const std::vector<std::string>& cifar10_class_names() {
   return names;
 }
 
-Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path) {
+Tensor load_idx_images(const std::string& images_path) {
   const IdxArray images = read_idx_u8(images_path, 3);
+  Tensor out = Tensor::empty(Shape{images.dims[0], 1, images.dims[1], images.dims[2]});
+  bytes_to_unit_floats(images.values.data(), out.numel(), out.data_f32());
+  return out;
+}
+
+Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path) {
+  Dataset data;
+  data.images = load_idx_images(images_path);
   const IdxArray labels = read_idx_u8(labels_path, 1);
-  if (images.dims[0] != labels.dims[0])
-    throw std::runtime_error(images_path + " holds " + std::to_string(images.dims[0]) + " images but " +
+  if (data.images.dim(0) != labels.dims[0])
+    throw std::runtime_error(images_path + " holds " + std::to_string(data.images.dim(0)) + " images but " +
                              labels_path + " holds " + std::to_string(labels.dims[0]) +
                              " labels: expected one label per image");
-  Dataset data;
-  const std::int64_t n = images.dims[0];
-  data.images = Tensor::empty(Shape{n, 1, images.dims[1], images.dims[2]});
-  bytes_to_unit_floats(images.values.data(), data.images.numel(), data.images.data_f32());
   data.labels.assign(labels.values.begin(), labels.values.end());
   data.num_classes = *std::max_element(labels.values.begin(), labels.values.end()) + 1;
   data.class_names = numbered_names(data.num_classes);

@@ -48,6 +48,8 @@ const std::vector<std::string>& cifar10_class_names();        // "airplane", ...
 // num_classes is the largest label + 1 and the class names are the label numbers.
 // Throws when the counts differ.
 Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path);
+// Only the images of an IDX file: (N, 1, rows, cols), pixel / 255 (what `bnorm predict` reads).
+Tensor load_idx_images(const std::string& images_path);
 
 // CIFAR-10 binary batches (cifar.hpp), concatenated in the given order: (N, 3, 32, 32).
 Dataset load_cifar10_dataset(const std::vector<std::string>& batch_paths);

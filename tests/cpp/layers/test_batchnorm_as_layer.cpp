@@ -34,17 +34,17 @@ struct Case {
 };
 
 const Case cases[] = {
-    {"BatchNorm1d (N, C)", [] -> std::unique_ptr<Layer> { return std::make_unique<BatchNorm1d>(BatchNormOptions{.num_features = 5}); },
+    {"BatchNorm1d (N, C)", []() -> std::unique_ptr<Layer> { return std::make_unique<BatchNorm1d>(BatchNormOptions{.num_features = 5}); },
      {6, 5}, Layout::channels_first},
-    {"BatchNorm1d (N, C, L)", [] -> std::unique_ptr<Layer> { return std::make_unique<BatchNorm1d>(BatchNormOptions{.num_features = 3}); },
+    {"BatchNorm1d (N, C, L)", []() -> std::unique_ptr<Layer> { return std::make_unique<BatchNorm1d>(BatchNormOptions{.num_features = 3}); },
      {4, 3, 5}, Layout::channels_first},
-    {"BatchNorm2d nchw", [] -> std::unique_ptr<Layer> { return std::make_unique<BatchNorm2d>(BatchNormOptions{.num_features = 3}); },
+    {"BatchNorm2d nchw", []() -> std::unique_ptr<Layer> { return std::make_unique<BatchNorm2d>(BatchNormOptions{.num_features = 3}); },
      {3, 3, 2, 3}, Layout::channels_first},
-    {"BatchNorm2d nhwc", [] -> std::unique_ptr<Layer> {
+    {"BatchNorm2d nhwc", []() -> std::unique_ptr<Layer> {
        return std::make_unique<BatchNorm2d>(BatchNormOptions{.num_features = 4, .layout = Layout::channels_last});
      },
      {2, 4, 3, 2}, Layout::channels_last},
-    {"BatchNorm2d no affine", [] -> std::unique_ptr<Layer> {
+    {"BatchNorm2d no affine", []() -> std::unique_ptr<Layer> {
        return std::make_unique<BatchNorm2d>(BatchNormOptions{.num_features = 2, .affine = false});
      },
      {3, 2, 2, 2}, Layout::channels_first},
