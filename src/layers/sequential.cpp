@@ -47,10 +47,22 @@ Layer& Sequential::add(std::unique_ptr<Layer> layer, std::string name) {
                                 ")");
   }
   layer->train(training_);
-  layer->set_compute_input_grad(layers_.empty() ? compute_input_grad_ : true);
   layers_.push_back(std::move(layer));
   names_.push_back(std::move(name));
+  update_input_grads();
   return *layers_.back();
+}
+
+void Sequential::update_input_grads() {
+  bool needed = compute_input_grad_;
+  first_backward_ = needed ? 0 : layers_.size();
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    layers_[i]->set_compute_input_grad(needed);
+    if (!needed && !layers_[i]->parameters().empty()) {
+      first_backward_ = std::min(first_backward_, i);
+      needed = true;
+    }
+  }
 }
 
 std::string Sequential::layer_context(std::size_t i) const {
@@ -85,19 +97,19 @@ Tensor Sequential::forward(const Tensor& x) {
 }
 
 Tensor Sequential::backward(const Tensor& dy) {
-  if (layers_.empty()) {
+  if (first_backward_ == layers_.size()) {  // no layer, or none with parameters and no dx wanted
     if (!forwarded_) throw std::logic_error("sequential: backward called before forward");
     return compute_input_grad_ ? dy : Tensor();
   }  // otherwise the layers tell, with their names
   Tensor g = dy;
-  for (std::size_t i = layers_.size(); i-- > 0;) {
+  for (std::size_t i = layers_.size(); i-- > first_backward_;) {
     g = with_context([&] { return layers_[i]->backward(g); }, [&] {
       return layer_context(i) + " failed in backward on dy " +
              (g.defined() ? g.describe() : std::string("an undefined tensor"));
     });
-    if (i > 0 && !g.defined())
+    if (i > first_backward_ && !g.defined())
       throw std::logic_error(layer_context(i) +
-                             " returned no dx in backward: only the first layer may skip it");
+                             " returned no dx in backward, which only the first layer that computes gradients may skip");
   }
   return g;
 }
@@ -129,7 +141,7 @@ void Sequential::train(bool on) {
 
 void Sequential::set_compute_input_grad(bool on) {
   compute_input_grad_ = on;
-  if (!layers_.empty()) layers_.front()->set_compute_input_grad(on);
+  update_input_grads();
 }
 
 }  // namespace bnorm

@@ -4,11 +4,12 @@
 // function of it (sigmoid' = y(1-y), tanh' = 1-y^2, relu' = [y > 0]), so no input is kept.
 #pragma once
 
+#include "bnorm/kernels/activation.hpp"
 #include "bnorm/layers/layer.hpp"
 
 namespace bnorm {
 
-enum class Activation : std::uint8_t { relu, sigmoid, tanh };
+using Activation = kernels::ActivationKind;  // relu, sigmoid, tanh
 const char* to_string(Activation activation);  // "relu", "sigmoid", "tanh"
 
 class ActivationLayer : public Layer {

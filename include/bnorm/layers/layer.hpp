@@ -43,6 +43,11 @@ struct ParameterRef {
   ParameterRole role = ParameterRole::weight;
 };
 
+// Sets the gradients of the parameters to zero in one parallel pass, each parameter split
+// between threads as the optimizer splits its update (bnorm/util/parallel.hpp), so that each
+// thread clears the elements it will update.
+void clear_gradients(const std::vector<ParameterRef>& parameters);
+
 // A non-learned piece of state that a model file must keep. Exactly one of tensor / count is set.
 struct BufferRef {
   std::string name;

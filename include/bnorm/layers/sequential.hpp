@@ -19,7 +19,11 @@ class Sequential : public Layer {
   // number of layers of that kind so far plus one, or the next free number if a layer was
   // named so by hand. Names are non-empty and contain no '.' (it separates the levels of
   // parameter names); a null layer, a bad or duplicate name throws std::invalid_argument.
-  // The layer takes the container's train/eval mode and, if first, its compute_input_grad.
+  // The layer takes the container's train/eval mode. A layer computes its input gradient when
+  // the container's compute_input_grad is on or some layer before it has parameters: with it
+  // off, the parameter-free layers in front of the first learned one (a Flatten before a
+  // Linear) are skipped in backward, and that first learned layer does not compute dx, as
+  // autograd would not for an input that requires no gradient.
   Layer& add(std::unique_ptr<Layer> layer, std::string name = {});
 
   std::string kind() const override { return "sequential"; }
@@ -39,7 +43,7 @@ class Sequential : public Layer {
   std::vector<ParameterRef> parameters() override;
   std::vector<BufferRef> buffers() override;
   void train(bool on = true) override;
-  // Applies to the first layer only: inner layers always pass gradients on.
+  // Applies to the layers up to and including the first one with parameters (see add()).
   void set_compute_input_grad(bool on) override;
 
   std::size_t size() const { return layers_.size(); }
@@ -50,9 +54,12 @@ class Sequential : public Layer {
 
  private:
   std::string layer_context(std::size_t i) const;  // "sequential: layer 2 'bn2'"
+  void update_input_grads();  // sets each layer's compute_input_grad and first_backward_
+
 
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::string> names_;
+  std::size_t first_backward_ = 0;  // backward runs layers [first_backward_, size())
   bool forwarded_ = false;  // for the "backward before forward" check when empty
 };
 

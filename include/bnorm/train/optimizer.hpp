@@ -50,6 +50,7 @@
 
 #include "bnorm/layers/layer.hpp"
 #include "bnorm/tensor/tensor.hpp"
+#include "bnorm/util/parallel.hpp"
 
 namespace bnorm {
 
@@ -105,10 +106,12 @@ class Optimizer {
   // shape) and allocates `slot_names.size()` zero slots per parameter.
   Optimizer(std::vector<ParameterRef> parameters, double lr, std::vector<std::string> slot_names);
 
-  // Applies the update to one parameter. `slots` are its state tensors in slot_names() order;
-  // `step` is the 1-based number of this update (1 on the first step, as in PyTorch).
+  // Applies the update to the elements [range.begin, range.end) of one parameter; step()
+  // calls it from several threads at once with disjoint ranges. `slots` are its state
+  // tensors in slot_names() order; `step` is the 1-based number of this update (1 on the
+  // first step, as in PyTorch).
   virtual void update_parameter(const ParameterRef& parameter, std::span<Tensor> slots,
-                                std::int64_t step) = 0;
+                                std::int64_t step, IndexRange range) = 0;
 
  private:
   std::vector<ParameterRef> parameters_;
@@ -138,7 +141,7 @@ class Sgd : public Optimizer {
 
  private:
   void update_parameter(const ParameterRef& parameter, std::span<Tensor> slots,
-                        std::int64_t step) override;
+                        std::int64_t step, IndexRange range) override;
   SgdOptions options_;
 };
 
@@ -166,7 +169,7 @@ class Adam : public Optimizer {
 
  private:
   void update_parameter(const ParameterRef& parameter, std::span<Tensor> slots,
-                        std::int64_t step) override;
+                        std::int64_t step, IndexRange range) override;
   AdamOptions options_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "bnorm/layers/activation.hpp"
 #include "layer_gradcheck.hpp"
@@ -73,6 +74,41 @@ TEST(Activation, ForwardAndBackwardMatchFormulasOnLargeTensor) {
     EXPECT_LE(worst_y, 1e-6) << to_string(a);
     EXPECT_LE(worst_dx, 1e-5) << to_string(a);
   }
+}
+
+// The vectorizable e^x behind sigmoid, against double std::exp: relative error within 2^-22
+// (2 ulp) over the whole normal range, exact specials.
+TEST(Activation, VectorizableExpIsWithinTwoUlpAndHandlesSpecials) {
+  double worst = 0;
+  float worst_at = 0;
+  for (float x = -87.3f; x <= 88.72f; x += 0.000731f) {
+    const double want = std::exp(static_cast<double>(x));
+    const double relative = std::abs(kernels::exp_vectorizable(x) - want) / want;
+    if (relative > worst) worst = relative, worst_at = x;
+  }
+  EXPECT_LE(worst, std::ldexp(1.0, -22)) << "at x = " << worst_at;
+  EXPECT_EQ(kernels::exp_vectorizable(0.0f), 1.0f);
+  EXPECT_NEAR(kernels::exp_vectorizable(-100.0f), std::exp(-100.0), 2e-45);  // a denormal
+  EXPECT_EQ(kernels::exp_vectorizable(-104.0f), 0.0f);
+  EXPECT_EQ(kernels::exp_vectorizable(-std::numeric_limits<float>::infinity()), 0.0f);
+  EXPECT_EQ(kernels::exp_vectorizable(100.0f), std::numeric_limits<float>::infinity());
+  EXPECT_EQ(kernels::exp_vectorizable(std::numeric_limits<float>::infinity()), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(kernels::exp_vectorizable(std::numeric_limits<float>::quiet_NaN())));
+}
+
+// Sigmoid relative to the double formula, including the small values of the negative tail
+// that an absolute tolerance would not see.
+TEST(Activation, SigmoidIsRelativelyAccurateOverItsRange) {
+  std::vector<float> x;
+  for (float v = -87.0f; v <= 20.0f; v += 0.00173f) x.push_back(v);
+  std::vector<float> y(x.size());
+  kernels::activation_forward(Activation::sigmoid, x.data(), y.data(), static_cast<std::int64_t>(x.size()));
+  double worst = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    const double want = reference(Activation::sigmoid, x[i]);
+    worst = std::max(worst, std::abs(y[i] - want) / want);
+  }
+  EXPECT_LE(worst, 4e-7);
 }
 
 TEST(Activation, SigmoidAndTanhTailsAreExactAndFinite) {

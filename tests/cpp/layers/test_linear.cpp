@@ -1,6 +1,7 @@
 // Linear: forward and backward against plain loops in double, finite differences, "+="
 // accumulation of parameter gradients, the input-grad switch, bad options and bad inputs.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <functional>
@@ -31,8 +32,8 @@ struct LinearCase {
 
 class LinearCases : public ::testing::TestWithParam<LinearCase> {};
 
-TEST_P(LinearCases, ForwardAndBackwardMatchLoops) {
-  const LinearCase c = GetParam();
+// y, dx, dW and db against double loops.
+void expect_matches_loops(const LinearCase& c) {
   Rng rng(21);
   Linear linear({.in_features = c.in, .out_features = c.out, .bias = c.bias});
   randomize_parameters(linear, rng);
@@ -68,6 +69,20 @@ TEST_P(LinearCases, ForwardAndBackwardMatchLoops) {
       ASSERT_NEAR(linear.weight_grad().data_f32()[o * c.in + k], dw, 1e-4) << "dW(" << o << ", " << k << ")";
     }
   }
+}
+
+TEST_P(LinearCases, ForwardAndBackwardMatchLoops) { expect_matches_loops(GetParam()); }
+
+// Products of at least 2^18 multiply-adds are split between threads by rows of W (dx by
+// examples); odd sizes so that the blocks are uneven.
+TEST(Linear, ProductsSplitBetweenThreadsMatchLoops) {
+  const int saved_threads = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    omp_set_num_threads(threads);
+    expect_matches_loops({61, 129, 67, true});
+  }
+  omp_set_num_threads(saved_threads);
 }
 
 TEST_P(LinearCases, FiniteDifferences) {

@@ -9,6 +9,7 @@
 #include "bnorm/layers/batchnorm.hpp"
 #include "bnorm/layers/dropout.hpp"
 #include "bnorm/layers/flatten.hpp"
+#include "bnorm/layers/linear.hpp"
 #include "bnorm/layers/sequential.hpp"
 #include "layer_gradcheck.hpp"
 
@@ -148,6 +149,51 @@ TEST(Sequential, PropagatesTrainEvalAndInputGrad) {
     for (std::int64_t i = 0; i < p.grad->numel(); ++i) norm += std::abs(p.grad->data_f32()[i]);
     EXPECT_GT(norm, 0.0) << p.name;
   }
+}
+
+// With compute_input_grad off, the parameter-free layers in front of the first learned layer
+// are skipped and that layer computes no dx (Flatten before Linear in mlp-paper), yet every
+// parameter gradient equals the one computed with dx.
+TEST(Sequential, SkipsParameterFreeLeadingLayersWithoutInputGrad) {
+  auto make = [] {
+    auto net = std::make_unique<Sequential>();
+    net->add(std::make_unique<Flatten>());
+    net->add(act(Activation::tanh));
+    net->add(std::make_unique<Linear>(LinearOptions{.in_features = 12, .out_features = 5}));
+    net->add(act(Activation::sigmoid));
+    net->add(std::make_unique<Linear>(LinearOptions{.in_features = 5, .out_features = 3}));
+    Rng init(3);
+    for (const ParameterRef& p : net->parameters())
+      for (std::int64_t i = 0; i < p.value->numel(); ++i) p.value->data_f32()[i] = static_cast<float>(init.normal());
+    return net;
+  };
+  auto with_dx = make(), without_dx = make();
+  without_dx->set_compute_input_grad(false);
+  EXPECT_FALSE(without_dx->at(0).compute_input_grad());
+  EXPECT_FALSE(without_dx->at(1).compute_input_grad());
+  EXPECT_FALSE(without_dx->at(2).compute_input_grad());
+  EXPECT_TRUE(without_dx->at(3).compute_input_grad());
+  EXPECT_TRUE(without_dx->at(4).compute_input_grad());
+
+  Rng rng(1);
+  const Tensor x = random_tensor({4, 3, 2, 2}, Layout::channels_first, rng);
+  const Tensor dy = random_tensor({4, 3}, Layout::channels_first, rng);
+  with_dx->zero_grad();
+  without_dx->zero_grad();
+  with_dx->forward(x);
+  without_dx->forward(x);
+  EXPECT_TRUE(with_dx->backward(dy).defined());
+  EXPECT_FALSE(without_dx->backward(dy).defined());
+  const auto a = with_dx->parameters(), b = without_dx->parameters();
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t k = 0; k < a.size(); ++k)
+    for (std::int64_t i = 0; i < a[k].grad->numel(); ++i)
+      ASSERT_EQ(a[k].grad->data_f32()[i], b[k].grad->data_f32()[i]) << a[k].name << " element " << i;
+
+  without_dx->set_compute_input_grad(true);  // and back
+  EXPECT_TRUE(without_dx->at(0).compute_input_grad());
+  without_dx->forward(x);
+  EXPECT_TRUE(without_dx->backward(dy).defined());
 }
 
 TEST(Sequential, ChainsOutputShapesAndNamesTheLayerThatRejects) {
