@@ -1,5 +1,7 @@
 #include "bnorm/tensor/tensor.hpp"
 
+#include "tensor/host_allocator.hpp"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -86,10 +88,8 @@ Tensor Tensor::empty(const Shape& shape, Layout layout, DType dtype, Device devi
   // Round up so that the last SIMD vector of a tensor never reads past its allocation.
   std::size_t bytes = (t.nbytes() + tensor_alignment - 1) / tensor_alignment * tensor_alignment;
   if (bytes == 0) bytes = tensor_alignment;
-  void* memory = std::aligned_alloc(tensor_alignment, bytes);
-  if (!memory) throw std::bad_alloc();
-  t.storage_ = std::shared_ptr<std::byte>(static_cast<std::byte*>(memory),
-                                          [](std::byte* p) { std::free(p); });
+  t.storage_ = std::shared_ptr<std::byte>(static_cast<std::byte*>(detail::allocate_host(bytes)),
+                                          [bytes](std::byte* p) { detail::free_host(p, bytes); });
   return t;
 }
 

@@ -57,6 +57,11 @@ class Shape {
   int rank_ = 0;
 };
 
+// Tensor storage of 256 KiB and more is kept for reuse when freed, up to 1 GiB in all, so that
+// a training step does not take fresh pages from the kernel for every activation (see
+// src/tensor/host_allocator.hpp). This frees what is kept.
+void release_cached_tensor_memory();
+
 // Owns (or, for views of foreign memory, borrows) one contiguous buffer.
 class Tensor {
  public:
