@@ -5,10 +5,10 @@
 // features), each thread calling sgemm on its block: thread t computes the outputs of its
 // rows in forward and the gradient of its rows in backward, which are the elements the
 // optimizer and zero_grad give it too (bnorm/util/parallel.hpp), so W, dW and the optimizer
-// state stay in that core's cache from step to step. Left to split the products its own way,
-// oneDNN made one mlp-paper training step 35% slower on 2 cores, mostly in cache-to-cache
-// transfers during the optimizer update. oneDNN's sgemm called inside an OpenMP region runs
-// on the calling thread.
+// state stay in that core's cache from step to step. With oneDNN splitting the products its
+// own way, mlp-paper's SGD update after a two-thread backward took 40-140 us instead of 17
+// (cache-to-cache transfers: the two vCPUs here share no L2). oneDNN's sgemm called inside an
+// OpenMP region runs on the calling thread.
 #include "bnorm/layers/linear.hpp"
 
 #include <oneapi/dnnl/dnnl.h>
@@ -23,9 +23,9 @@ namespace bnorm {
 namespace {
 
 // C (M, N) = op(A) op(B) + beta * C, all row-major with leading dimensions lda, ldb, ldc.
-void sgemm_ld(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-              const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-              std::int64_t ldc) {
+void sgemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+           std::int64_t ldc) {
   const dnnl_status_t status = dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k,
                                           1.0f, a, lda, b, ldb, beta, c, ldc);
   if (status != dnnl_success)
@@ -36,13 +36,13 @@ void sgemm_ld(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n
 // Below this many multiply-adds a product runs on one thread (60x100x100 is 600k).
 constexpr std::int64_t parallel_min_multiply_adds = std::int64_t{1} << 18;
 
-// block(begin, end) for contiguous blocks of [0, rows) split as parallel_ranges splits
-// elements, or once for all rows when the product is small.
+// block(begin, end) once for all rows when the product is small, else for contiguous blocks
+// of [0, rows), one per thread, split as parallel_ranges splits elements.
 template <class Block>
 void for_row_blocks(std::int64_t rows, std::int64_t multiply_adds, const Block& block) {
-  const std::int64_t min_rows = multiply_adds < parallel_min_multiply_adds ? rows + 1 : 0;
+  if (multiply_adds < parallel_min_multiply_adds) return block(std::int64_t{0}, rows);
   std::string error;
-  parallel_ranges(rows, min_rows, 1, [&](std::int64_t begin, std::int64_t end) {
+  parallel_ranges(rows, 0, 1, [&](std::int64_t begin, std::int64_t end) {
     try {
       block(begin, end);
     } catch (const std::exception& e) {  // no exception may leave an OpenMP region
@@ -113,14 +113,13 @@ Tensor Linear::forward(const Tensor& x) {
   // Each thread computes y^T[rows] (rows, N) = W[rows] x^T into scratch and transposes it
   // into y[:, rows], adding the bias on the way: for short batches (mlp-paper's 60) oneDNN's
   // sgemm runs this orientation 1.3x faster than y[:, rows] = x W[rows]^T.
-  if (!(forward_scratch_.defined() && forward_scratch_.numel() == out * n))
-    forward_scratch_ = Tensor::empty({out, n});
+  Tensor transposed = Tensor::empty({out, n});
   const float* px = x.data_f32();
   const float* pw = weight_.data_f32();
   const float* pb = options_.bias ? bias_.data_f32() : nullptr;
-  float* pt = forward_scratch_.data_f32();
+  float* pt = transposed.data_f32();
   for_row_blocks(out, n * out * in, [&](std::int64_t begin, std::int64_t end) {
-    sgemm_ld(false, true, end - begin, n, in, pw + begin * in, in, px, in, 0.0f, pt + begin * n, n);
+    sgemm(false, true, end - begin, n, in, pw + begin * in, in, px, in, 0.0f, pt + begin * n, n);
     for (std::int64_t i = 0; i < n; ++i)
       for (std::int64_t o = begin; o < end; ++o) py[i * out + o] = pt[o * n + i] + (pb ? pb[o] : 0.0f);
   });
@@ -141,7 +140,7 @@ Tensor Linear::backward(const Tensor& dy) {
   const float* px = saved_input_.data_f32();
   float* pdw = weight_grad_.data_f32();
   for_row_blocks(out, n * out * in, [&](std::int64_t begin, std::int64_t end) {
-    sgemm_ld(true, false, end - begin, in, n, pdy + begin, out, px, in, 1.0f, pdw + begin * in, in);
+    sgemm(true, false, end - begin, in, n, pdy + begin, out, px, in, 1.0f, pdw + begin * in, in);
   });
   if (options_.bias) {  // db (out) += sum over rows of dy; in double, the batch may be large.
     std::vector<double> sums(static_cast<std::size_t>(out), 0.0);
@@ -156,7 +155,7 @@ Tensor Linear::backward(const Tensor& dy) {
   const float* pw = weight_.data_f32();
   float* pdx = dx.data_f32();
   for_row_blocks(n, n * out * in, [&](std::int64_t begin, std::int64_t end) {
-    sgemm_ld(false, false, end - begin, in, out, pdy + begin * out, out, pw, in, 0.0f, pdx + begin * in, in);
+    sgemm(false, false, end - begin, in, out, pdy + begin * out, out, pw, in, 0.0f, pdx + begin * in, in);
   });
   return dx;
 }

@@ -48,7 +48,6 @@ class Linear : public Layer {
   LinearOptions options_;
   Tensor weight_, weight_grad_, bias_, bias_grad_;  // (out, in), (out)
   Tensor saved_input_;                              // (N, in)
-  Tensor forward_scratch_;                          // y^T (out, N), reused while N stays
 };
 
 }  // namespace bnorm
