@@ -18,13 +18,13 @@ namespace {
 #if defined(BNORM_TESTS_SMALL) && BNORM_TESTS_SMALL
 const std::vector<std::string> thread_cases = {
     "n8c64s784:nchw", "n8c64s784:nhwc", "n256c256:nc", "n2c1s65536:nchw", "n65536c1:nc",
-    "n4c3s5000:nhwc", "n16c52s49:nchw", "n40c13s64:nchw",
+    "n4c3s5000:nhwc", "n16c52s49:nchw", "n40c13s64:nchw", "n8c203s49:nhwc",
 };
 #else
 const std::vector<std::string> thread_cases = {
     "n32c64s3136:nchw", "n32c64s3136:nhwc", "n1024c1024:nc", "n4c1s262144:nchw",
     "n1048576c1:nc",    "n16c3s50176:nhwc", "n8c512s49:nchw", "n256c64s64:nchw",
-    "n35c37s100:nchw",
+    "n35c37s100:nchw",  "n20c203s49:nhwc",
 };
 #endif
 
