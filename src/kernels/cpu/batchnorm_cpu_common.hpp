@@ -300,6 +300,31 @@ inline bool backward_needs_sums(const BatchNormBackwardArgs& g) {
          (g.mask.dx && g.statistics == BatchNormStatistics::batch);
 }
 
+// Backward of channels g0 + c, c in `chans` (c relative to the group, as in ws), from the
+// merged partials (ws.s1 = sum dy, ws.s2 = sum dy (x - mean); zeros when !sums): sums that
+// are not finite (float overflow or non-finite input) are redone in double, then the
+// parameter gradients, and the dx coefficients into ws.scale, ws.shift, ws.extra.
+// visit(channel, f) calls f(i) for every index i of that channel.
+template <class Visit>
+void finish_grad_channels(const BatchNormBackwardArgs& a, const ChunkWorkspace& ws, Range chans,
+                          i64 g0, bool sums, double m, Visit&& visit) {
+  for (i64 c = chans.begin; c < chans.end; ++c) {
+    double sdy = 0.0, sdyxm = 0.0;
+    if (sums) sdy = ws.s1[c], sdyxm = ws.s2[c];
+    if (!finite2(sdy, sdyxm)) {
+      sdy = 0.0, sdyxm = 0.0;
+      const double mean = a.mean[g0 + c];
+      visit(g0 + c, [&](i64 i) {
+        sdy += a.dy[i];
+        sdyxm += static_cast<double>(a.dy[i]) * (a.x[i] - mean);
+      });
+    }
+    accumulate_param_grads(a, g0 + c, sdy, sdyxm);
+    const GradCoef q = grad_coefficients(a, g0 + c, sdy, sdyxm, m);
+    ws.scale[c] = q.a, ws.shift[c] = q.b, ws.extra[c] = q.c;
+  }
+}
+
 // Non-temporal stores pay only when the op's tensors (tensors = inputs + outputs) cannot all
 // stay in the last-level cache: then a normal store's read-for-ownership costs DRAM traffic
 // and evicts inputs. Below that, streamed lines miss the cache for whoever reads y next

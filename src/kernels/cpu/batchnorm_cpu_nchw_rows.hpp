@@ -202,21 +202,9 @@ void rows_backward_impl(const BatchNormBackwardArgs& a, const NchwRowsPlan& pl) 
       team_barrier(threads);
       chunk_merge(ws, chans);
     }
-    for (i64 c = chans.begin; c < chans.end; ++c) {
-      double sdy = 0.0, sdyxm = 0.0;
-      if (sums) sdy = ws.s1[c], sdyxm = ws.s2[c];
-      if (!finite2(sdy, sdyxm)) {  // float overflow or non-finite input: redo in double
-        sdy = 0.0, sdyxm = 0.0;
-        const double mean = a.mean[c];
-        nchw_visit(g, [&](i64 i) {
-          sdy += a.dy[c * S + i];
-          sdyxm += static_cast<double>(a.dy[c * S + i]) * (a.x[c * S + i] - mean);
-        });
-      }
-      accumulate_param_grads(a, c, sdy, sdyxm);
-      const GradCoef q = grad_coefficients(a, c, sdy, sdyxm, m);
-      ws.scale[c] = q.a, ws.shift[c] = q.b, ws.extra[c] = q.c;
-    }
+    finish_grad_channels(a, ws, chans, 0, sums, m, [&](i64 c, auto&& f) {
+      nchw_visit(g, [&](i64 i) { f(c * S + i); });
+    });
     if (!a.mask.dx) return;
     team_barrier(threads);
     for (i64 chunk = mine.end - 1; chunk >= mine.begin; --chunk) {

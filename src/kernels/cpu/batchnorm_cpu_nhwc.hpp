@@ -347,22 +347,9 @@ void nhwc_backward_impl(const BatchNormBackwardArgs& a, const NhwcPlan& pl) {
         team_barrier(threads);
         chunk_merge(ws, chans);
       }
-      for (i64 c = chans.begin; c < chans.end; ++c) {
-        double sdy = 0.0, sdyxm = 0.0;
-        if (sums) sdy = ws.s1[c], sdyxm = ws.s2[c];
-        if (!finite2(sdy, sdyxm)) {  // float overflow or non-finite input: redo in double
-          sdy = 0.0, sdyxm = 0.0;
-          const double mean = a.mean[g0 + c];
-          for (i64 row = 0; row < pl.rows; ++row) {
-            const i64 i = row * pl.channels + g0 + c;
-            sdy += a.dy[i];
-            sdyxm += static_cast<double>(a.dy[i]) * (a.x[i] - mean);
-          }
-        }
-        accumulate_param_grads(a, g0 + c, sdy, sdyxm);
-        const GradCoef q = grad_coefficients(a, g0 + c, sdy, sdyxm, m);
-        ws.scale[c] = q.a, ws.shift[c] = q.b, ws.extra[c] = q.c;
-      }
+      finish_grad_channels(a, ws, chans, g0, sums, m, [&](i64 c, auto&& f) {
+        for (i64 row = 0; row < pl.rows; ++row) f(row * pl.channels + c);
+      });
       if (a.mask.dx) {
         team_barrier(threads);
         for (i64 chunk = mine.end - 1; chunk >= mine.begin; --chunk) {
