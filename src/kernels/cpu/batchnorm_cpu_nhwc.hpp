@@ -4,12 +4,13 @@
 // Blocking: rows are cut into chunks (sizes from the problem only); channels go in groups
 // of at most 2048 (one group almost always). Pass 2 re-reads x from L3 where it fits.
 // Pass 1: each chunk's per-channel sums go to the workspace (one thread per chunk; float sums
-// over 16 rows folded into double, see nhwc_chunk_sums). Merge: per channel, the
+// over 16 rows folded into double, see nhwc_chunk_sums_by_rows). Merge: per channel, the
 // chunk partials in chunk order. Pass 2: row by row (so non-temporal stores fill whole
 // lines), each thread over its chunks in reverse, most recently read first.
 #pragma once
 
 #include <bit>
+#include <utility>
 
 #include "kernels/cpu/batchnorm_cpu_common.hpp"
 
@@ -76,11 +77,11 @@ constexpr i64 kBlockVectors = 4;              // vectors of channels summed in r
 constexpr i64 kPrefetchAheadBytes = 16 << 10;  // the prefetch runs a fold or this far ahead
 constexpr i64 kBlockedMinChannels = 128;       // register-blocked statistics from this many channels
 
-// Pass 1 over chunk `chunk`, channels [g0, g0 + gc): ws.s1/s2 row `chunk` = per-channel sums
-// of term(o, c, acc1, acc2), which adds the value at offset o (some row, channel g0 + c: a
+// nhwc_chunk_sums_*: pass 1 over chunk `chunk`, channels [g0, g0 + gc): ws.s1/s2 row
+// `chunk` = per-channel sums of term(o, c, acc1, acc2), which adds the value at offset o (some row, channel g0 + c: a
 // vector of W channels, or the F1 lane) into acc1, acc2. Per channel: rows in memory order
 // summed in float over folds of kFoldRows rows, each fold added into the double partial.
-// Two loop orders give bitwise the same sums:
+// Two loop orders (two functions) give bitwise the same sums:
 //  - row sweep: row by row, the float accumulators of all gc channels in L1 (a load and a
 //    store of each per row), reading memory strictly in order. (Four rows per load/store of
 //    the accumulators was tried: 10% faster on hot (1024, 1024), 30% slower on cold
@@ -91,41 +92,56 @@ constexpr i64 kBlockedMinChannels = 128;       // register-blocked statistics fr
 //    on data in DRAM for 256-1024 channels, as fast for 64. Used for forward statistics
 //    from kBlockedMinChannels; backward keeps the row sweep, which was faster there on data
 //    in DRAM (two input streams: 16 rows of dy and of x are 32 strided streams).
-template <class V, bool kBlocked, class Term>
-void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc, const float* stream,
-                     const ChunkWorkspace& ws, Term&& term) {
-  constexpr int W = V::width;
-  const Range r = chunk_rows(pl, chunk);
+
+// Row `chunk` of ws.s1 and ws.s2 (the chunk's partials), cleared.
+inline std::pair<double*, double*> chunk_partials(const NhwcPlan& pl, i64 chunk, i64 gc,
+                                                  const ChunkWorkspace& ws) {
   double* s1 = ws.s1 + chunk * pl.group;
   double* s2 = ws.s2 + chunk * pl.group;
   std::fill(s1, s1 + gc, 0.0), std::fill(s2, s2 + gc, 0.0);
-  if constexpr (!kBlocked) {
-    alignas(64) float a1[kMaxGroup], a2[kMaxGroup];
-    for (i64 row0 = r.begin; row0 < r.end; row0 += kFoldRows) {
-      std::fill(a1, a1 + gc, 0.0f), std::fill(a2, a2 + gc, 0.0f);
-      for (i64 row = row0; row < std::min(r.end, row0 + kFoldRows); ++row) {
-        const i64 o = row * pl.channels + g0;
-        i64 c = 0;
-        for (; c + W <= gc; c += W) {
-          V p = V::load(a1 + c), q = V::load(a2 + c);
-          term(o + c, c, p, q);
-          V::store(a1 + c, p), V::store(a2 + c, q);
-        }
-        for (; c < gc; ++c) {
-          F1 p = F1::load(a1 + c), q = F1::load(a2 + c);
-          term(o + c, c, p, q);
-          a1[c] = p.v, a2[c] = q.v;
-        }
-      }
+  return {s1, s2};
+}
+
+// The row sweep.
+template <class V, class Term>
+void nhwc_chunk_sums_by_rows(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
+                             const ChunkWorkspace& ws, Term&& term) {
+  constexpr int W = V::width;
+  const Range r = chunk_rows(pl, chunk);
+  const auto [s1, s2] = chunk_partials(pl, chunk, gc, ws);
+  alignas(64) float a1[kMaxGroup], a2[kMaxGroup];
+  for (i64 row0 = r.begin; row0 < r.end; row0 += kFoldRows) {
+    std::fill(a1, a1 + gc, 0.0f), std::fill(a2, a2 + gc, 0.0f);
+    for (i64 row = row0; row < std::min(r.end, row0 + kFoldRows); ++row) {
+      const i64 o = row * pl.channels + g0;
       i64 c = 0;
-      for (; c + W <= gc; c += W) V::add_to(s1 + c, V::load(a1 + c)), V::add_to(s2 + c, V::load(a2 + c));
-      for (; c < gc; ++c) s1[c] += a1[c], s2[c] += a2[c];
+      for (; c + W <= gc; c += W) {
+        V p = V::load(a1 + c), q = V::load(a2 + c);
+        term(o + c, c, p, q);
+        V::store(a1 + c, p), V::store(a2 + c, q);
+      }
+      for (; c < gc; ++c) {
+        F1 p = F1::load(a1 + c), q = F1::load(a2 + c);
+        term(o + c, c, p, q);
+        a1[c] = p.v, a2[c] = q.v;
+      }
     }
-    return;
+    i64 c = 0;
+    for (; c + W <= gc; c += W) V::add_to(s1 + c, V::load(a1 + c)), V::add_to(s2 + c, V::load(a2 + c));
+    for (; c < gc; ++c) s1[c] += a1[c], s2[c] += a2[c];
   }
-  // Register-blocked. The prefetch runs `ahead` rows (a fold, or kPrefetchAheadBytes) in
-  // front, spread evenly over the fold's (block, row) steps; only when the group is whole
-  // rows (gc == C, which is every C <= kMaxGroup), so that the rows ahead are contiguous.
+}
+
+// Register-blocked; `stream` is the tensor term reads. The prefetch runs `ahead` rows (a
+// fold, or kPrefetchAheadBytes) in front, spread evenly over the fold's (block, row) steps;
+// only when the group is whole rows (gc == C, which is every C <= kMaxGroup), so that the
+// rows ahead are contiguous.
+template <class V, class Term>
+void nhwc_chunk_sums_in_blocks(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
+                               const float* stream, const ChunkWorkspace& ws, Term&& term) {
+  constexpr int W = V::width;
+  const Range r = chunk_rows(pl, chunk);
+  const auto [s1, s2] = chunk_partials(pl, chunk, gc, ws);
   const i64 row_bytes = 4 * pl.channels;
   const i64 ahead = std::max(kFoldRows, (kPrefetchAheadBytes + row_bytes - 1) / row_bytes);
   const i64 blocks = gc / (kBlockVectors * W) + (gc % (kBlockVectors * W)) / W + gc % W;
@@ -167,8 +183,8 @@ void nhwc_chunk_shifted_sums(const float* x, const NhwcPlan& pl, i64 chunk, i64 
     const U d = U::load(x + o) - U::load(k + c);
     a1 = a1 + d, a2 = U::fmadd(d, d, a2);
   };
-  if (gc >= kBlockedMinChannels) nhwc_chunk_sums<V, true>(pl, chunk, g0, gc, x, ws, term);
-  else nhwc_chunk_sums<V, false>(pl, chunk, g0, gc, x, ws, term);
+  if (gc >= kBlockedMinChannels) nhwc_chunk_sums_in_blocks<V>(pl, chunk, g0, gc, x, ws, term);
+  else nhwc_chunk_sums_by_rows<V>(pl, chunk, g0, gc, ws, term);
 }
 
 // Statistics of the group [g0, g0 + gc) over all rows (chunked_statistics; ends with a
@@ -297,7 +313,7 @@ void nhwc_chunk_grad_sums(const BatchNormBackwardArgs& a, const NhwcPlan& pl, i6
                           i64 gc, const ChunkWorkspace& ws) {
   const float* mean = a.mean + g0;
   const float *dy = a.dy, *x = a.x;
-  nhwc_chunk_sums<V, false>(pl, chunk, g0, gc, x, ws, [=]<class U>(i64 o, i64 c, U& a1, U& a2) {
+  nhwc_chunk_sums_by_rows<V>(pl, chunk, g0, gc, ws, [=]<class U>(i64 o, i64 c, U& a1, U& a2) {
     const U g = U::load(dy + o);
     a1 = a1 + g, a2 = U::fmadd(g, U::load(x + o) - U::load(mean + c), a2);
   });
