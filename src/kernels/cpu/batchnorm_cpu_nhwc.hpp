@@ -78,9 +78,10 @@ constexpr i64 kPrefetchAheadBytes = 16 << 10;  // the prefetch runs a fold or th
 constexpr i64 kBlockedMinChannels = 128;       // register-blocked statistics from this many channels
 
 // nhwc_chunk_sums_*: pass 1 over chunk `chunk`, channels [g0, g0 + gc): ws.s1/s2 row
-// `chunk` = per-channel sums of term(o, c, acc1, acc2), which adds the value at offset o (some row, channel g0 + c: a
-// vector of W channels, or the F1 lane) into acc1, acc2. Per channel: rows in memory order
-// summed in float over folds of kFoldRows rows, each fold added into the double partial.
+// `chunk` = per-channel sums of term(o, c, acc1, acc2), which adds the value at offset o
+// (some row, channel g0 + c: a vector of W channels, or the F1 lane) into acc1, acc2. Per
+// channel: rows in memory order summed in float over folds of kFoldRows rows, each fold
+// added into the double partial.
 // Two loop orders (two functions) give bitwise the same sums:
 //  - row sweep: row by row, the float accumulators of all gc channels in L1 (a load and a
 //    store of each per row), reading memory strictly in order. (Four rows per load/store of
