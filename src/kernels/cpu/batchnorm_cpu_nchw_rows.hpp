@@ -137,21 +137,13 @@ void rows_forward_train_impl(const BatchNormForwardTrainArgs& a, const NchwRowsP
   const double m = static_cast<double>(p.values_per_channel());
   std::atomic<i64> redo{-1};
   run_team(nchw_parallel(p), [&](int t, int threads) {
-    // Pivots: the mean of each channel's first W values. One value alone is more than 2 std
-    // from the mean for 5% of normal channels, and any such channel re-sums all of them.
-    const Range chans = share(pl.channels, t, threads);
-    for (i64 c = chans.begin; c < chans.end; ++c) {
-      double sum = 0.0;
-      for (i64 i = 0; i < kRowsMinSpatial; ++i) sum += a.x[c * pl.spatial + i];
-      ws.k[c] = static_cast<float>(sum / kRowsMinSpatial);
-    }
-    team_barrier(threads);
     chunked_statistics(
         pl.channels, m, ws, t, threads, redo, 0,
-        [&](i64 chunk, const float* k) {
-          rows_chunk_shifted_sums<V>(a.x, pl, chunk, k ? k : ws.k, ws);
+        [&](i64 chunk, const float* k) { rows_chunk_shifted_sums<V>(a.x, pl, chunk, k, ws); },
+        [&](i64 c, i64 i) {  // value i = (image n, position s)
+          const i64 n = i / pl.spatial, s = i % pl.spatial;
+          return a.x[(n * pl.channels + c) * pl.spatial + s];
         },
-        [&](i64 c) { return ws.k[c]; },
         [&](i64 c) {
           return mean_var_double(a.x + c * pl.spatial, m, [&](auto f) { nchw_visit(g, f); });
         },

@@ -189,7 +189,7 @@ void nhwc_chunk_shifted_sums(const float* x, const NhwcPlan& pl, i64 chunk, i64 
 }
 
 // Statistics of the group [g0, g0 + gc) over all rows (chunked_statistics; ends with a
-// barrier). Pivots of the first pass: row 0.
+// barrier).
 template <class V, class Done>
 void nhwc_group_statistics(const float* x, const NhwcPlan& pl, i64 g0, i64 gc,
                            const ChunkWorkspace& ws, int t, int threads,
@@ -197,10 +197,8 @@ void nhwc_group_statistics(const float* x, const NhwcPlan& pl, i64 g0, i64 gc,
   const double m = static_cast<double>(pl.rows);
   chunked_statistics(
       gc, m, ws, t, threads, redo, g0,
-      [&](i64 chunk, const float* k) {
-        nhwc_chunk_shifted_sums<V>(x, pl, chunk, g0, gc, k ? k : x + g0, ws);
-      },
-      [&](i64 c) { return x[g0 + c]; },
+      [&](i64 chunk, const float* k) { nhwc_chunk_shifted_sums<V>(x, pl, chunk, g0, gc, k, ws); },
+      [&](i64 c, i64 row) { return x[row * pl.channels + g0 + c]; },
       [&](i64 c) {
         return mean_var_double(x + g0 + c, m, [&](auto f) {
           for (i64 row = 0; row < pl.rows; ++row) f(row * pl.channels);
