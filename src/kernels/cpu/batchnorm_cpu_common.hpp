@@ -210,59 +210,61 @@ MeanVar mean_var_double(const float* x, double m, Visit&& visit) {
   return {mean, m2 / m};
 }
 
-// Pivots of channels whose statistics are chunked (channels_last rows, channels_first image
-// rows), where a poor pivot re-sums the whole group: a second pass over x. Channel c's pivot
-// k[c] is the mean of kPivotSamples of its m values, spread evenly over it (value(c, i): the
-// i-th value in the channel's order), so over the batch. A single value (the first, say) is
-// more than 2 std from the mean for 5% of normal channels: with 512 channels nearly every
-// call would make the second pass (8x512x7x7 channels_last on normal data was 2.5x slower
-// than on uniform data with the first value as pivot). A mean of 16 independent values is
-// that far only 8 std out (probability ~1e-15). Samples outer, channels inner: one chain of
-// dependent double adds per channel cost 4 us of a 40 us 8x512x7x7 forward.
-// acc: [C] scratch.
+// Pivots of channels whose statistics are chunked: k[c] = the mean of value(c, j) over
+// j < samples, a few values of channel c that the caller picks cheap to read (channels_last:
+// spread rows; channels_first image rows: the first run). One value alone is more than 2 std
+// from its channel's mean for 5% of normal channels; a mean of 16 independent ones, 8 std
+// out, ~1e-15. Samples outer, channels inner: one chain of dependent double adds per
+// channel cost 4 us of a 40 us 8x512x7x7 forward. acc: [C] scratch.
 template <class Value>
-void sample_pivots(i64 m, Range chans, Value&& value, double* acc, float* k) {
-  const i64 n = std::min(m, kPivotSamples);
+void sample_pivots(i64 samples, Range chans, Value&& value, double* acc, float* k) {
   std::fill(acc + chans.begin, acc + chans.end, 0.0);
-  for (i64 j = 0; j < n; ++j) {
-    const i64 i = j * m / n;
-    for (i64 c = chans.begin; c < chans.end; ++c) acc[c] += value(c, i);
-  }
+  for (i64 j = 0; j < samples; ++j)
+    for (i64 c = chans.begin; c < chans.end; ++c) acc[c] += value(c, j);
   for (i64 c = chans.begin; c < chans.end; ++c)
-    k[c] = static_cast<float>(acc[c] / static_cast<double>(n));
+    k[c] = static_cast<float>(acc[c] / static_cast<double>(samples));
 }
 
-// Mean and variance of a group of gc channels from chunk partials, with the pivot re-sum of
-// channels whose pivot was poor. Team-wide: every thread calls it; ends with a barrier.
-//   sum_chunk(chunk, k): fills row `chunk` of ws.s1/s2 with sums around the pivots k[gc];
-//   value(c, i):         the i-th of channel c's m values (for sample_pivots);
-//   exact(c):            the two-pass double MeanVar of channel c (non-finite sums only);
-//   done(c, MeanVar):    once per channel, from the thread that owns c.
-// redo: shared by the team, set to `tag` (the group) when a re-sum is needed.
-template <class SumChunk, class Value, class Exact, class Done>
+// Mean and variance of a group of gc channels from chunk partials. Team-wide: every thread
+// calls it; ends with a barrier.
+//   samples, value(c, j): the pivots (sample_pivots);
+//   sum_chunk(chunk, k):  fills row `chunk` of ws.s1/s2 with sums around the pivots k[gc];
+//   resum(c, k, s1, s2):  where one channel can be summed alone cheaply (channels_first runs),
+//                         sums channel c around k into s1, s2 and returns true; false (a
+//                         channels_last channel is a column: summing one reads every line)
+//                         re-sums the whole group with sum_chunk instead;
+//   exact(c):             the two-pass double MeanVar of channel c (non-finite sums only);
+//   done(c, MeanVar):     once per channel, from the thread that owns c.
+// A channel whose pivot was poor (more than 2 std from its mean) is summed again around its
+// mean. redo: shared by the team, set to `tag` (the group) when the group must be re-summed.
+template <class Value, class SumChunk, class Resum, class Exact, class Done>
 void chunked_statistics(i64 gc, double m, const ChunkWorkspace& ws, int t, int threads,
-                        std::atomic<i64>& redo, i64 tag, SumChunk&& sum_chunk, Value&& value,
-                        Exact&& exact, Done&& done) {
+                        std::atomic<i64>& redo, i64 tag, i64 samples, Value&& value,
+                        SumChunk&& sum_chunk, Resum&& resum, Exact&& exact, Done&& done) {
   const Range mine = share(ws.chunks, t, threads), chans = share(gc, t, threads);
-  sample_pivots(static_cast<i64>(m), chans, value, ws.var, ws.k);  // ws.var: scratch here
+  sample_pivots(samples, chans, value, ws.var, ws.k);  // ws.var: scratch here
   team_barrier(threads);
   for (i64 chunk = mine.begin; chunk < mine.end; ++chunk) sum_chunk(chunk, ws.k);
   team_barrier(threads);
   chunk_merge(ws, chans);
-  // Per channel: finished, or (poor pivot) re-summed around its mean below.
+  // Per channel, from its merged sums (row 0): finished, or re-summed around its mean.
   auto settle = [&](i64 c, float k, bool last_try) {
-    const double s1 = ws.s1[c], s2 = ws.s2[c];
-    MeanVar r;
-    bool bad_pivot = false;
-    if (!finite2(s1, s2)) r = exact(c);
-    else r = mean_var_from_sums(s1, s2, m, k, &bad_pivot);
-    if (bad_pivot && !last_try) {
-      ws.k[c] = static_cast<float>(r.mean), ws.var[c] = -1.0;
-      redo.store(tag, std::memory_order_relaxed);
+    for (;;) {
+      MeanVar r;
+      bool bad_pivot = false;
+      if (!finite2(ws.s1[c], ws.s2[c])) r = exact(c);
+      else r = mean_var_from_sums(ws.s1[c], ws.s2[c], m, k, &bad_pivot);
+      if (bad_pivot && !last_try) {
+        k = static_cast<float>(r.mean), last_try = true;
+        if (resum(c, k, ws.s1[c], ws.s2[c])) continue;
+        ws.k[c] = k, ws.var[c] = -1.0;  // the group, below
+        redo.store(tag, std::memory_order_relaxed);
+        return;
+      }
+      ws.k[c] = k, ws.var[c] = 0.0;  // done() may overwrite k
+      done(c, r);
       return;
     }
-    ws.k[c] = k, ws.var[c] = 0.0;  // done() may overwrite k
-    done(c, r);
   };
   for (i64 c = chans.begin; c < chans.end; ++c) settle(c, ws.k[c], false);
   team_barrier(threads);

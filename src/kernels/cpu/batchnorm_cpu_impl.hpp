@@ -19,12 +19,12 @@
 //    (a channel, or a chunk of rows); each piece is summed by one thread in a fixed order,
 //    partials go to the caller's workspace and are merged in chunk order. Which thread ran
 //    a piece never changes a bit of the result.
-//  - Precision: sums are shifted by a per-channel pivot K (channels_first blocks: the
-//    channel's first value; chunked layouts: the mean of 16 values spread over the channel,
-//    see sample_pivots), so x - K is exact (Sterbenz) for data near its mean. Floats are
-//    summed over short blocks (32 steps, 4 accumulators) and each block is folded into
-//    double. If the pivot turns out far from the mean (|mean - K| > 2 std), the slice is
-//    summed again around K = mean (channels_first blocks: from cache; chunked: the group).
+//  - Precision: sums are shifted by a per-channel pivot K (the channel's first value, or the
+//    mean of a few values: sample_pivots), so x - K is exact (Sterbenz) for data near its
+//    mean. Floats are summed over short blocks (32 steps, 4 accumulators) and each block is
+//    folded into double. If the pivot turns out far from the mean (|mean - K| > 2 std), the
+//    channel is summed again around K = mean (channels_last: the whole group of channels,
+//    as one channel is a column).
 //    Sums that are not finite (NaN/Inf input, or finite values whose squares overflow
 //    float) are redone in double, two passes, like the reference.
 //    The output is y = (x - K) * scale + shift, shift = beta - (mean - K) * scale in double,

@@ -189,16 +189,21 @@ void nhwc_chunk_shifted_sums(const float* x, const NhwcPlan& pl, i64 chunk, i64 
 }
 
 // Statistics of the group [g0, g0 + gc) over all rows (chunked_statistics; ends with a
-// barrier).
+// barrier). Pivots: the mean of 16 rows spread evenly over the batch (a few % of the
+// tensor, whole rows). A poor pivot re-sums the group, a second pass over x: with the first
+// row as pivot, 8x512x7x7, (1024, 1024) and 32x256x14x14 forward_train on normal data were
+// 1.6x slower than on uniform data (bounded, never 2 std out), 2.5x with 2 threads.
 template <class V, class Done>
 void nhwc_group_statistics(const float* x, const NhwcPlan& pl, i64 g0, i64 gc,
                            const ChunkWorkspace& ws, int t, int threads,
                            std::atomic<i64>& redo, Done&& done) {
   const double m = static_cast<double>(pl.rows);
+  const i64 samples = std::min(pl.rows, kPivotSamples);
   chunked_statistics(
-      gc, m, ws, t, threads, redo, g0,
+      gc, m, ws, t, threads, redo, g0, samples,
+      [&](i64 c, i64 j) { return x[(j * pl.rows / samples) * pl.channels + g0 + c]; },
       [&](i64 chunk, const float* k) { nhwc_chunk_shifted_sums<V>(x, pl, chunk, g0, gc, k, ws); },
-      [&](i64 c, i64 row) { return x[row * pl.channels + g0 + c]; },
+      [](i64, float, double&, double&) { return false; },
       [&](i64 c) {
         return mean_var_double(x + g0 + c, m, [&](auto f) {
           for (i64 row = 0; row < pl.rows; ++row) f(row * pl.channels);

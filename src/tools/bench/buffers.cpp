@@ -45,10 +45,20 @@ std::uint64_t mix(std::uint64_t z) {
 // Uniform in [-1, 1).
 double uniform(std::uint64_t key) { return static_cast<double>(mix(key) >> 11) * 0x1.0p-52 - 1.0; }
 
-// Per channel c: x = mu_c + sigma_c * z with z uniform of unit variance, mu_c in [-2, 2],
-// sigma_c in [0.5, 2]: offsets large enough to punish a naive one-pass variance. dy is
-// correlated with x (0.25 z + noise + 0.1) so that dgamma and dbeta are well-conditioned
-// sums and a 1e-4 relative bound tests the kernel, not cancellation luck.
+// Standard normal from two counter-based uniforms (Box-Muller).
+double normal(std::uint64_t key) {
+  const double u1 = 0.5 * (uniform(key) + 1.0), u2 = uniform(key + 1);
+  return std::sqrt(-2.0 * std::log(1.0 - u1)) * std::cos(3.141592653589793 * u2);
+}
+
+// Per channel c: x = mu_c + sigma_c * z with z standard normal, mu_c in [-2, 2], sigma_c in
+// [0.5, 2]: offsets large enough to punish a naive one-pass variance. Normal, not bounded
+// (uniform): real activations have tails, and a kernel whose speed depends on the data
+// (bnorm re-sums a channel whose pivot lands far from its mean) must be timed on tails.
+// With uniform z no pivot was ever 2 std out, and a slowdown of 1.6-2.5x on normal data
+// in channels_last went unseen. dy is correlated with x (0.25 z + noise + 0.1) so that
+// dgamma and dbeta are well-conditioned sums and a 1e-4 relative bound tests the kernel,
+// not cancellation luck.
 void fill_inputs(const Workload& w, float* x, float* dy) {
   const BatchNormProblem p = w.problem();
   const std::int64_t total = p.numel();
@@ -58,7 +68,7 @@ void fill_inputs(const Workload& w, float* x, float* dy) {
                                                               : i % p.channels;
     const double mu = 2.0 * uniform(1000003ULL * c + 1);
     const double sigma = 1.25 + 0.75 * uniform(1000003ULL * c + 2);
-    const double z = std::sqrt(3.0) * uniform(4 * static_cast<std::uint64_t>(i) + 0x1234567);
+    const double z = normal(4 * static_cast<std::uint64_t>(i) + 0x1234567);
     x[i] = static_cast<float>(mu + sigma * z);
     if (dy) dy[i] = static_cast<float>(0.1 + 0.25 * z + 0.5 * uniform(4 * static_cast<std::uint64_t>(i) + 0x89abcde));
   }
