@@ -174,15 +174,15 @@ inline std::int64_t channel_of(const BatchNormProblem& p, std::size_t i) {
 
 // Adds `offset` to the values of channel c that the fast kernels average into their pivot
 // (batchnorm_cpu_common.hpp, sample_pivots): the first 16 in (n, s) order (channels_first:
-// its first value, or the first 8 of image 0) and the 16 at i = j * m / 16 (channels_last),
-// so that every layout's pivot lands far from the channel's mean and the channel is
-// summed again around its mean.
+// its first value, or the first 8 of image 0; (N, C): the first 16 rows) and the 16 at
+// i = j * m / 16 (about where channels_last images sample rows), so that every layout's
+// pivot lands far from the channel's mean and the channel is summed again around it.
 inline void put_pivots_far(const BatchNormProblem& p, std::vector<float>& x, std::int64_t c,
                            float offset) {
   const std::int64_t m = p.values_per_channel();
   std::vector<std::int64_t> far;  // indices in the channel's (n, s) order
   for (std::int64_t j = 0; j < std::min<std::int64_t>(16, m); ++j)
-    far.push_back(j), far.push_back(j * m / 16);
+    far.push_back(j), far.push_back(j * m / 16), far.push_back(j * (m / 16));
   std::sort(far.begin(), far.end());
   far.erase(std::unique(far.begin(), far.end()), far.end());
   for (std::int64_t i : far) x[index_of(p, i / p.spatial, c, i % p.spatial)] += offset;

@@ -22,6 +22,7 @@ constexpr i64 kFoldRows = 16;    // rows summed in float before a double fold
 
 struct NhwcPlan {
   i64 rows, channels;
+  i64 spatial;  // rows per image (1: each row is an example)
   i64 group;   // channels per group (a multiple of 16, or all of them)
   i64 chunks;  // row chunks: chunk i is rows [rows * i / chunks, rows * (i + 1) / chunks)
 };
@@ -37,7 +38,7 @@ inline NhwcPlan nhwc_plan(const BatchNormProblem& p) {
   const i64 group = std::min(c, kMaxGroup);
   i64 chunks = std::clamp<i64>(rows * group * 4 / kChunkBytes, 1, std::min(kMaxChunks, rows));
   chunks = chunks >= 8 ? chunks / 8 * 8 : std::bit_floor(static_cast<std::uint64_t>(chunks));
-  return {rows, c, group, chunks};
+  return {rows, c, p.spatial, group, chunks};
 }
 
 inline std::size_t nhwc_workspace_bytes(const NhwcPlan& pl) {
@@ -189,19 +190,22 @@ void nhwc_chunk_shifted_sums(const float* x, const NhwcPlan& pl, i64 chunk, i64 
 }
 
 // Statistics of the group [g0, g0 + gc) over all rows (chunked_statistics; ends with a
-// barrier). Pivots: the mean of 16 rows spread evenly over the batch (a few % of the
-// tensor, whole rows). A poor pivot re-sums the group, a second pass over x: with the first
-// row as pivot, 8x512x7x7, (1024, 1024) and 32x256x14x14 forward_train on normal data were
-// 1.6x slower than on uniform data (bounded, never 2 std out), 2.5x with 2 threads.
+// barrier). Pivots: the mean of 16 rows; a poor one re-sums the group, a second pass over x.
+// With the first row as pivot, 8x512x7x7, (1024, 1024) and 32x256x14x14 forward_train on
+// normal data were 1.6x slower than on uniform data (bounded, never 2 std out), 2.5x with 2
+// threads. Rows that are pixels (S > 1) are sampled spread over the batch, as neighbouring
+// pixels are alike; rows that are examples of a (shuffled) batch (S = 1) are independent,
+// and the first 16 are contiguous: spread ones cost 1.8 us more on cold (60, 100).
 template <class V, class Done>
 void nhwc_group_statistics(const float* x, const NhwcPlan& pl, i64 g0, i64 gc,
                            const ChunkWorkspace& ws, int t, int threads,
                            std::atomic<i64>& redo, Done&& done) {
   const double m = static_cast<double>(pl.rows);
   const i64 samples = std::min(pl.rows, kPivotSamples);
+  const i64 sample_step = pl.spatial == 1 ? 1 : pl.rows / samples;
   chunked_statistics(
       gc, m, ws, t, threads, redo, g0, samples,
-      [&](i64 c, i64 j) { return x[(j * pl.rows / samples) * pl.channels + g0 + c]; },
+      [&](i64 c, i64 j) { return x[j * sample_step * pl.channels + g0 + c]; },
       [&](i64 chunk, const float* k) { nhwc_chunk_shifted_sums<V>(x, pl, chunk, g0, gc, k, ws); },
       [](i64, float, double&, double&) { return false; },
       [&](i64 c) {
