@@ -352,13 +352,20 @@ void finish_grad_channels(const BatchNormBackwardArgs& a, const ChunkWorkspace& 
   }
 }
 
-// Non-temporal stores pay only when the op's tensors (tensors = inputs + outputs) cannot all
-// stay in the last-level cache: then a normal store's read-for-ownership costs DRAM traffic
-// and evicts inputs. Below that, streamed lines miss the cache for whoever reads y next
-// (and the benchmark's hot runs), which costs far more than it saves.
+// Whether the op's tensors (tensors = inputs + outputs) are too big to all stay in the
+// last-level cache, so that its inputs come from DRAM even when the layer before has just
+// written them. Smaller ones are assumed in cache: a layer's input was just written.
+inline bool beyond_llc(const BatchNormProblem& p, int tensors) {
+  return p.numel() * 4 * tensors > static_cast<i64>(cpu_features().llc_bytes / 2);
+}
+
+// Non-temporal stores pay only beyond the last-level cache: then a normal store's
+// read-for-ownership costs DRAM traffic and evicts inputs. Below that, streamed lines miss
+// the cache for whoever reads y next (and the benchmark's hot runs), which costs far more
+// than it saves.
 template <class V>
 bool stream_outputs(const BatchNormProblem& p, int tensors) {
-  return V::can_stream && p.numel() * 4 * tensors > cpu_features().llc_bytes / 2;
+  return V::can_stream && beyond_llc(p, tensors);
 }
 
 // y = (x - mean) * (gamma * invstd) + beta: x - mean first, so large offsets stay exact.
