@@ -23,7 +23,7 @@ using i64 = std::int64_t;
 // ---- Tuning constants (all depend on nothing but the problem, never on the thread count).
 constexpr i64 kFoldSteps = 32;              // vector steps summed in float before a double fold
 constexpr double kPivotRatio2 = 4.0;        // redo when (mean - K)^2 > 4 var
-constexpr i64 kPivotSamples = 16;           // chunked layouts: values averaged into a pivot
+constexpr i64 kPivotSamples = 16;           // channels_last: rows averaged into a pivot
 constexpr i64 kParallelMinElems = 1 << 15;  // below this (128 KB), one thread, no omp region
 constexpr i64 kChunkBytes = 32 << 10;       // channels_last: bytes of one row chunk (one group)
 constexpr i64 kStreamMinRunBytes = 4 << 10;  // channels_first: shortest run worth streaming

@@ -74,8 +74,8 @@ void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Term&& term, 
           V a[4] = {V::zero(), V::zero(), V::zero(), V::zero()}, q[4] = {a[0], a[0], a[0], a[0]};
           i64 v = v0;
           for (; v + 4 <= end; v += 4) {
-            if (next)  // the two lines of these four vectors (W = 8), one image ahead
-              __builtin_prefetch(next + v * W, 0, 3), __builtin_prefetch(next + v * W + 16, 0, 3);
+            if (next)  // every line (16 floats) of these four vectors, one image ahead
+              for (i64 f = 0; f < 4 * W; f += 16) __builtin_prefetch(next + v * W + f, 0, 3);
             for (int u = 0; u < 4; ++u) term(j, o + (v + u) * W, a[u], q[u]);
           }
           for (; v < end; ++v) term(j, o + v * W, a[0], q[0]);
