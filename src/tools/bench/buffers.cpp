@@ -2,6 +2,9 @@
 #include "tools/bench/buffers.hpp"
 
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -109,6 +112,20 @@ BufferPool::BufferPool(const Workload& workload, int sets) : workload_(workload)
 
 BufferSet BufferPool::set(int i) const {
   return {.x = x_[i].data(), .dy = dy_.empty() ? nullptr : dy_[i].data(), .out = out_[i].data()};
+}
+
+void flush_from_caches(const void* data, std::size_t bytes) {
+  const char* begin = static_cast<const char*>(data);
+  const char* first = begin - reinterpret_cast<std::uintptr_t>(begin) % 64;
+#if defined(__x86_64__)
+  for (const char* p = first; p < begin + bytes; p += 64) _mm_clflush(p);
+  _mm_mfence();
+#elif defined(__aarch64__)
+  for (const char* p = first; p < begin + bytes; p += 64) asm volatile("dc civac, %0" ::"r"(p) : "memory");
+  asm volatile("dsb ish" ::: "memory");
+#else
+  (void)first;
+#endif
 }
 
 std::size_t BufferPool::bytes() const {

@@ -67,6 +67,10 @@ class BufferPool {
   std::vector<FloatBuffer> x_, dy_, out_;
 };
 
+// Writes back and evicts [data, data + bytes) from every cache level (clflush on x86-64,
+// dc civac on AArch64; elsewhere it does nothing).
+void flush_from_caches(const void* data, std::size_t bytes);
+
 // How many sets a cold measurement needs so that between two uses of one set at least
 // 4 x L3 bytes of other sets are touched.
 int cold_set_count(const Workload& workload, std::size_t l3_bytes);

@@ -8,7 +8,9 @@
 // prepare(). The outputs cannot be: on the CPU, libtorch 1.13 has no out= kernel for these
 // ops (native_batch_norm.out exists for CUDA only, native_batch_norm_backward.out copies),
 // so every call allocates its outputs, as it does for PyTorch users; glibc serves them from
-// freed memory after the first call, and that cost is part of libtorch's time.
+// freed memory after the first call, and that cost is part of libtorch's time. That block
+// was written by the previous call and would still be in cache; in cold measurements it is
+// flushed after each call (flush_own_outputs), as everyone else's output is in DRAM.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <omp.h>
@@ -86,6 +88,11 @@ class LibTorchContender final : public Contender {
                                                  /*train=*/true, eps_, {true, true, true});
         break;
     }
+  }
+
+  void flush_own_outputs() override {
+    const at::Tensor& out = std::get<0>(result_);
+    flush_from_caches(out.data_ptr(), static_cast<std::size_t>(out.nbytes()));
   }
 
   ContenderOutputs outputs() override {

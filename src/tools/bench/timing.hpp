@@ -29,10 +29,19 @@ struct Measurement {
 };
 
 // Times the contenders interleaved. Repetition r runs every contender once, starting at
-// contender r % k so none is always first. Each call takes the next buffer set in turn
-// (0, 1, ..., sets-1, 0, ...; one counter shared by all contenders), so with a cold pool
-// every call finds its data evicted; sets = 1 gives hot data.
+// contender r % k so none is always first.
+//
+// Cold (sets > 1): each call takes the next buffer set in turn (0, 1, ..., sets-1, 0, ...;
+// one counter shared by all contenders), so every call finds its data in DRAM; after each
+// call, memory a contender allocated for its own outputs is flushed from the caches
+// (Contender::flush_own_outputs), so that its output starts the next call in DRAM too.
+// Hot (sets = 1): every timed call on set 0 directly follows an untimed call of the same
+// contender on set 0, so it finds x, dy and its output where its own previous call left
+// them: in the caches of the threads that use them. Otherwise each contender would start
+// from the previous contender's footprint (oneDNN's streaming stores evict the output; a
+// different split of the work across threads leaves lines in the other core's L2; a
+// single-threaded small problem would find half its data there).
 std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders, int sets,
-                                          const TimingPolicy& policy);
+                                          Cache cache, const TimingPolicy& policy);
 
 }  // namespace bnorm::bench
