@@ -227,9 +227,10 @@ py::tuple moments(const ArrayArg& x_object, bool channels_last) {
   const Input x = input(x_object, where("moments") + ": x", channels_last);
   Moments out{0, DoubleArray(x.problem.channels), DoubleArray(x.problem.channels)};
   ChannelMoments view = out.view();
+  std::vector<std::byte> workspace(batchnorm_workspace_bytes(x.problem));
   {
     py::gil_scoped_release no_gil;
-    batchnorm_moments(x.problem, x.array.data(), view);
+    batchnorm_moments(x.problem, x.array.data(), view, workspace);
   }
   out.count = view.count;
   return out.to_tuple();

@@ -192,12 +192,15 @@ void batchnorm_backward(const BatchNormBackwardArgs& a) {
   impl.backward(a);
 }
 
-void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments& out) {
+void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments& out,
+                       std::span<std::byte> workspace) {
   check_problem(problem);
   require(problem, x, "x");
   require(problem, out.mean, "moments.mean");
   require(problem, out.m2, "moments.m2");
-  batchnorm_select(problem).moments(problem, x, out);  // the kernel gets a copy: set the count here
+  const BatchNormImpl& impl = batchnorm_select(problem);
+  check_workspace(problem, impl, workspace);
+  impl.moments(problem, x, out, workspace);  // the kernel gets a copy: set the count here
   out.count = problem.values_per_channel();
 }
 

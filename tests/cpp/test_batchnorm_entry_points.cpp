@@ -177,5 +177,18 @@ TEST_F(EntryPointChecks, Backward) {
   expect_error([&] { batchnorm_backward(a); }, "dy is null");
 }
 
+TEST_F(EntryPointChecks, Moments) {
+  std::vector<double> mean(3), m2(3);
+  ChannelMoments out{.count = 0, .mean = mean.data(), .m2 = m2.data()};
+  EXPECT_NO_THROW(batchnorm_moments(p, x.data(), out, workspace));
+  EXPECT_EQ(out.count, 8);
+  expect_error([&] { batchnorm_moments(p, nullptr, out, workspace); }, "x is null");
+  ChannelMoments no_m2{.count = 0, .mean = mean.data(), .m2 = nullptr};
+  expect_error([&] { batchnorm_moments(p, x.data(), no_m2, workspace); }, "moments.m2");
+  if (const std::size_t need = batchnorm_select(p).workspace_bytes(p); need > 0)
+    expect_error([&] { batchnorm_moments(p, x.data(), out, std::span<std::byte>(workspace).first(need - 1)); },
+                 "workspace");
+}
+
 }  // namespace
 }  // namespace bnorm::test

@@ -254,7 +254,8 @@ TEST_P(FastVsReference, Moments) {
     Buffer xb(x, misaligned);
     std::vector<double> mean(C, -1.0), m2(C, -1.0);
     ChannelMoments out{.count = -1, .mean = mean.data(), .m2 = m2.data()};
-    which.moments(p, xb.data(), out);
+    std::vector<std::byte> workspace = workspace_for(which, p);
+    which.moments(p, xb.data(), out, workspace);
     return std::array<std::vector<double>, 2>{mean, m2};
   };
   const auto want = run(reference_impl(), false);

@@ -60,7 +60,8 @@ TrainResult train(const BatchNormImpl& impl, const BatchNormProblem& p, const st
                       .running = {.mean = r.running_mean.data(), .var = r.running_var.data(),
                                   .factor = 0.5},
                       .workspace = workspace});
-  impl.moments(p, x.data(), {.count = 0, .mean = r.moments_mean.data(), .m2 = r.moments_m2.data()});
+  impl.moments(p, x.data(), {.count = 0, .mean = r.moments_mean.data(), .m2 = r.moments_m2.data()},
+               workspace);
   return r;
 }
 
@@ -354,8 +355,9 @@ TEST_P(ChanMerge, ShardsMergeToTheWholeBatch) {
       shard.batch = nb;
       BNORM_REQUIRE_ACCEPTS(impl, shard);
       std::vector<double> sm(C), s2(C);
+      std::vector<std::byte> workspace = workspace_for(impl, shard);
       impl.moments(shard, x.data() + first * whole.channels * whole.spatial,
-                   {.count = 0, .mean = sm.data(), .m2 = s2.data()});
+                   {.count = 0, .mean = sm.data(), .m2 = s2.data()}, workspace);
       batchnorm_moments_merge(whole.channels, merged,
                               {.count = shard.values_per_channel(), .mean = sm.data(), .m2 = s2.data()});
       first += nb;
@@ -367,7 +369,8 @@ TEST_P(ChanMerge, ShardsMergeToTheWholeBatch) {
 
     std::vector<double> wm(C), w2(C);
     ChannelMoments want{.count = 0, .mean = wm.data(), .m2 = w2.data()};
-    batchnorm_moments(whole, x.data(), want);  // the entry point sets the count
+    std::vector<std::byte> workspace(batchnorm_workspace_bytes(whole));
+    batchnorm_moments(whole, x.data(), want, workspace);  // the entry point sets the count
     EXPECT_EQ(want.count, whole.values_per_channel());
     std::vector<double> tol_mean(C), tol_m2(C);
     for (std::size_t c = 0; c < C; ++c) tol_mean[c] = 1e-6 * std::abs(wm[c]), tol_m2[c] = 1e-5 * w2[c];

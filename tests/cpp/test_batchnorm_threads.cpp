@@ -75,7 +75,8 @@ AllOutputs run_every_op(const BatchNormImpl& impl, const BatchNormProblem& p,
   }
   o.moments_mean.resize(C);
   o.moments_m2.resize(C);
-  impl.moments(p, x.data(), {.count = 0, .mean = o.moments_mean.data(), .m2 = o.moments_m2.data()});
+  impl.moments(p, x.data(), {.count = 0, .mean = o.moments_mean.data(), .m2 = o.moments_m2.data()},
+               workspace);
   return o;
 }
 

@@ -160,8 +160,10 @@ void batchnorm_backward(const BatchNormBackwardArgs& args);
 // Split forward-train for distributed use: moments of the local shard, merge shards,
 // finalize into mean/invstd (+ running update), then normalize with batchnorm_forward_infer
 // given mean and invstd.
-// Sets out.count = N * S and fills out.mean, out.m2.
-void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments& out);
+// Sets out.count = N * S and fills out.mean, out.m2. workspace: batchnorm_workspace_bytes(
+// problem) bytes, as for forward_train (the chunk partials of channels_last statistics).
+void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments& out,
+                       std::span<std::byte> workspace);
 // a <- a merged with b (Chan et al.), a.count included. Channel counts must match.
 void batchnorm_moments_merge(std::int64_t channels, ChannelMoments& a, const ChannelMoments& b);
 // From merged moments: save_mean, save_invstd, and the running update (unbiased variance).
@@ -179,7 +181,8 @@ struct BatchNormImpl {
   void (*forward_train)(const BatchNormForwardTrainArgs& args);
   void (*forward_infer)(const BatchNormForwardInferArgs& args);
   void (*backward)(const BatchNormBackwardArgs& args);
-  void (*moments)(const BatchNormProblem& problem, const float* x, ChannelMoments out);
+  void (*moments)(const BatchNormProblem& problem, const float* x, ChannelMoments out,
+                  std::span<std::byte> workspace);
 };
 
 std::span<const BatchNormImpl> batchnorm_implementations();

@@ -69,8 +69,9 @@ struct BatchNormCpu {
     else if (nchw_as_image_rows(a.problem)) rows_backward<V>(a);
     else nchw_backward<V>(a);
   }
-  static void moments(const BatchNormProblem& p, const float* x, ChannelMoments out) {
-    if (as_rows(p)) nhwc_moments<V>(p, x, out);
+  static void moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
+                      std::span<std::byte> workspace) {
+    if (as_rows(p)) nhwc_moments<V>(p, x, out, workspace);
     else nchw_moments<V>(p, x, out);
   }
 };

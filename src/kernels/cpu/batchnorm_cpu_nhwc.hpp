@@ -264,21 +264,20 @@ void nhwc_forward_train(const BatchNormForwardTrainArgs& a) {
 }
 
 template <class V>
-void nhwc_moments(const BatchNormProblem& p, const float* x, ChannelMoments out) {
+void nhwc_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
+                  std::span<std::byte> workspace) {
+  // The statistics pass of forward_train, in the same workspace. (Before the workspace was an
+  // argument, the partials lived on the stack, 64 channels at a time: a pass over x per 64
+  // channels, 2.2x slower than channels_first on cold 32x256x14x14.)
   const NhwcPlan pl = nhwc_plan(p);
-  // The workspace is not an argument of moments: the partials live on the stack when
-  // they fit, else the channels go through in groups that fit.
+  const ChunkWorkspace ws = nhwc_workspace(workspace, pl);
   const double m = static_cast<double>(pl.rows);
   out.count = pl.rows;
   std::atomic<i64> redo{-1};
-  NhwcPlan small = pl;
-  small.group = std::min<i64>(pl.group, 64);
-  alignas(64) std::byte stack[2 * kMaxChunks * 64 * 8 + 1024 + 64 * 32];
-  const ChunkWorkspace ws = nhwc_workspace(std::span<std::byte>(stack, sizeof stack), small);
   run_team(nhwc_parallel(p), [&](int t, int threads) {
-    for (i64 g0 = 0; g0 < small.channels; g0 += small.group) {
-      const i64 gc = std::min(small.group, small.channels - g0);
-      nhwc_group_statistics<V>(x, small, g0, gc, ws, t, threads, redo, [&](i64 c, MeanVar s) {
+    for (i64 g0 = 0; g0 < pl.channels; g0 += pl.group) {
+      const i64 gc = std::min(pl.group, pl.channels - g0);
+      nhwc_group_statistics<V>(x, pl, g0, gc, ws, t, threads, redo, [&](i64 c, MeanVar s) {
         out.mean[g0 + c] = s.mean;
         out.m2[g0 + c] = s.var * m;
       });

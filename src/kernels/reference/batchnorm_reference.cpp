@@ -37,7 +37,8 @@ ChannelMeanM2 channel_mean_m2(const BatchNormProblem& p, const float* x, std::in
 
 }  // namespace
 
-void batchnorm_moments(const BatchNormProblem& p, const float* x, ChannelMoments out) {
+void batchnorm_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
+                       std::span<std::byte>) {
   out.count = p.values_per_channel();
   for (std::int64_t c = 0; c < p.channels; ++c) {
     const ChannelMeanM2 s = channel_mean_m2(p, x, c);

@@ -12,7 +12,8 @@ extern const BatchNormImpl batchnorm_impl;
 void batchnorm_forward_train(const BatchNormForwardTrainArgs& args);
 void batchnorm_forward_infer(const BatchNormForwardInferArgs& args);
 void batchnorm_backward(const BatchNormBackwardArgs& args);
-void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments out);
+void batchnorm_moments(const BatchNormProblem& problem, const float* x, ChannelMoments out,
+                       std::span<std::byte> workspace);  // needs none
 
 // Offset of element (n, c, s) in the problem's layout.
 inline std::int64_t element_offset(const BatchNormProblem& p, std::int64_t n, std::int64_t c,
