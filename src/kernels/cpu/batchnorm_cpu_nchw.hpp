@@ -128,7 +128,7 @@ void nchw_block_shifted_sums(const float* x, const BatchNormProblem& p, const Nc
 template <class V>
 void nchw_block_mean_var(const float* x, const BatchNormProblem& p, const NchwGeometry& g, i64 c0,
                          i64 nb, MeanVar* out) {
-  const double m = static_cast<double>(p.values_per_channel());
+  const ChannelCount m = channel_count(p.values_per_channel());
   float k[kMaxBlock];
   double s1[kMaxBlock], s2[kMaxBlock];
   for (i64 j = 0; j < nb; ++j) k[j] = x[(c0 + j) * p.spatial];
@@ -209,7 +209,7 @@ template <class V, bool kStream>
 void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
   const BatchNormProblem& p = a.problem;
   const NchwGeometry g = nchw_geometry(p);
-  const double m = static_cast<double>(p.values_per_channel());
+  const ChannelCount m = channel_count(p.values_per_channel());
   run_team(nchw_parallel(p), [&](int t, int threads) {
     const Range mine = share(p.channels, t, threads);
     const i64 block = nchw_block(p, 1, threads);
@@ -234,7 +234,7 @@ void nchw_forward_train(const BatchNormForwardTrainArgs& a) {
 template <class V>
 void nchw_moments(const BatchNormProblem& p, const float* x, ChannelMoments out) {
   const NchwGeometry g = nchw_geometry(p);
-  const double m = static_cast<double>(p.values_per_channel());
+  const ChannelCount m = channel_count(p.values_per_channel());
   run_team(nchw_parallel(p), [&](int t, int threads) {
     const Range mine = share(p.channels, t, threads);
     const i64 block = nchw_block(p, 1, threads);
@@ -242,7 +242,7 @@ void nchw_moments(const BatchNormProblem& p, const float* x, ChannelMoments out)
       const i64 nb = std::min(block, mine.end - c0);
       MeanVar stats[kMaxBlock];
       nchw_block_mean_var<V>(x, p, g, c0, nb, stats);
-      for (i64 j = 0; j < nb; ++j) out.mean[c0 + j] = stats[j].mean, out.m2[c0 + j] = stats[j].var * m;
+      for (i64 j = 0; j < nb; ++j) out.mean[c0 + j] = stats[j].mean, out.m2[c0 + j] = stats[j].var * m.n;
     }
   });
 }
@@ -315,7 +315,7 @@ template <class V, bool kStream>
 void nchw_backward_impl(const BatchNormBackwardArgs& a) {
   const BatchNormProblem& p = a.problem;
   const NchwGeometry g = nchw_geometry(p);
-  const double m = static_cast<double>(p.values_per_channel());
+  const ChannelCount m = channel_count(p.values_per_channel());
   const bool sums = backward_needs_sums(a);
   const bool frozen = a.statistics == BatchNormStatistics::frozen;
   run_team(nchw_parallel(p), [&](int t, int threads) {

@@ -134,7 +134,7 @@ void rows_forward_train_impl(const BatchNormForwardTrainArgs& a, const NchwRowsP
   const BatchNormProblem& p = a.problem;
   const NchwGeometry g = nchw_geometry(p);
   const ChunkWorkspace ws = chunk_workspace(a.workspace, pl.chunks, pl.channels);
-  const double m = static_cast<double>(p.values_per_channel());
+  const ChannelCount m = channel_count(p.values_per_channel());
   std::atomic<i64> redo{-1};
   run_team(nchw_parallel(p), [&](int t, int threads) {
     // Pivots: the mean of each channel's first 8 values in image 0 (every run has them), one
@@ -187,7 +187,7 @@ void rows_backward_impl(const BatchNormBackwardArgs& a, const NchwRowsPlan& pl) 
   const BatchNormProblem& p = a.problem;
   const NchwGeometry g = nchw_geometry(p);
   const ChunkWorkspace ws = chunk_workspace(a.workspace, pl.chunks, pl.channels);
-  const double m = static_cast<double>(p.values_per_channel());
+  const ChannelCount m = channel_count(p.values_per_channel());
   const bool sums = backward_needs_sums(a);
   const bool frozen = a.statistics == BatchNormStatistics::frozen;
   const i64 C = pl.channels, S = pl.spatial;
