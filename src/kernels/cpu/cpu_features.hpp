@@ -8,7 +8,9 @@ namespace bnorm::cpu {
 struct CpuFeatures {
   bool avx2 = false;
   bool fma = false;
-  std::int64_t llc_bytes = 32 << 20;  // last-level cache (L3 of cpu0; 32 MiB if unknown)
+  // Last-level cache: the L3 cpu0 shares (sysfs, else sysconf), 32 MiB if unknown. Used by
+  // the kernels' store and prefetch policies and by the benchmark's cold-data rotation.
+  std::int64_t llc_bytes = 32 << 20;
 };
 
 const CpuFeatures& cpu_features();  // detected once

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.hpp"
 #include "tools/bench/buffers.hpp"
 #include "tools/bench/cases.hpp"
 #include "tools/bench/contender.hpp"
@@ -38,7 +39,8 @@ std::vector<std::unique_ptr<Contender>> make_batchnorm_contenders() {
 }
 
 RunInfo describe_run() {
-  RunInfo info{.threads = omp_get_max_threads(), .l3_bytes = l3_cache_bytes()};
+  RunInfo info{.threads = omp_get_max_threads(),
+               .l3_bytes = static_cast<std::size_t>(cpu::cpu_features().llc_bytes)};
   info.probe_isa = make_probe_contender()->detail();
   for (const std::unique_ptr<Contender>& c : make_batchnorm_contenders())
     if (std::string(c->name()) != "bnorm")

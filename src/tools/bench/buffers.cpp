@@ -1,7 +1,6 @@
-// Benchmark memory: cache-size detection, buffers and their deterministic contents.
+// Benchmark memory: buffers and their deterministic contents.
 #include "tools/bench/buffers.hpp"
 
-#include <unistd.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -9,33 +8,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <fstream>
 #include <new>
-#include <string>
 
 namespace bnorm::bench {
 namespace {
-
-// "32768K" -> 33554432; 0 when unreadable.
-std::size_t parse_cache_size(const std::string& text) {
-  std::size_t value = 0, i = 0;
-  while (i < text.size() && text[i] >= '0' && text[i] <= '9') value = value * 10 + (text[i++] - '0');
-  if (i < text.size() && (text[i] == 'K' || text[i] == 'k')) value <<= 10;
-  if (i < text.size() && (text[i] == 'M' || text[i] == 'm')) value <<= 20;
-  return value;
-}
-
-std::size_t l3_from_sys() {
-  for (int index = 0; index < 8; ++index) {
-    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index);
-    std::ifstream level_file(dir + "/level"), size_file(dir + "/size");
-    int level = 0;
-    std::string size;
-    if (!(level_file >> level)) break;
-    if (level == 3 && (size_file >> size)) return parse_cache_size(size);
-  }
-  return 0;
-}
 
 // Counter-based random numbers (splitmix64): element i's value does not depend on the
 // order of generation, so the fill runs in parallel and is the same for every run.
@@ -78,13 +54,6 @@ void fill_inputs(const Workload& w, float* x, float* dy) {
 }
 
 }  // namespace
-
-std::size_t l3_cache_bytes() {
-  if (std::size_t bytes = l3_from_sys()) return bytes;
-  const long conf = sysconf(_SC_LEVEL3_CACHE_SIZE);
-  if (conf > 0) return static_cast<std::size_t>(conf);
-  return std::size_t{32} << 20;
-}
 
 FloatBuffer::FloatBuffer(std::size_t count) : size_(count) {
   const std::size_t alignment = 64;

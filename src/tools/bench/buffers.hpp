@@ -1,6 +1,7 @@
-// Memory for the benchmark: the last-level cache size, aligned float buffers, the
-// per-channel parameters of a workload, and the pool of identical buffer sets that cold
-// measurements rotate through. Everything here is allocated before any timed region.
+// Memory for the benchmark: aligned float buffers, the per-channel parameters of a
+// workload, and the pool of identical buffer sets that cold measurements rotate through.
+// Everything here is allocated before any timed region. (The L3 size that sizes the
+// rotation is cpu::cpu_features().llc_bytes, the one the kernels use.)
 #pragma once
 
 #include <cstddef>
@@ -12,11 +13,6 @@
 #include "tools/bench/cases.hpp"
 
 namespace bnorm::bench {
-
-// Size of the L3 cache shared by this core: /sys (cpu0, level 3) first, then
-// sysconf(_SC_LEVEL3_CACHE_SIZE), then 32 MiB. /sys comes first because on AMD parts glibc
-// reports the L3 of the whole package, not the slice one core actually shares.
-std::size_t l3_cache_bytes();
 
 // A 64-byte-aligned array of floats (one cache line, one AVX-512 register).
 class FloatBuffer {
