@@ -56,7 +56,6 @@ class Sequential : public Layer {
   std::string layer_context(std::size_t i) const;  // "sequential: layer 2 'bn2'"
   void update_input_grads();  // sets each layer's compute_input_grad and first_backward_
 
-
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<std::string> names_;
   std::size_t first_backward_ = 0;  // backward runs layers [first_backward_, size())

@@ -57,7 +57,7 @@ i64 nchw_fold_runs(const NchwGeometry& g) {
 // image by image, and the jump of a whole image at every image defeats the hardware
 // prefetchers. Measured: 32x64x56x56 forward_train (x beyond the LLC even "hot") 15-18%
 // faster hot, 2% cold; the statistics alone of cold 32x256x14x14, 12%; but forward_train
-// of 32x256x14x14 in L3 was 5% slower, so only inputs beyond the LLC (beyond_llc) get it.
+// of 32x256x14x14 in L3 was 5% slower, so only inputs beyond half the LLC (beyond_llc) get it.
 template <class V, class Term>
 void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Term&& term, double* s1,
                      double* s2, const float* prefetch) {

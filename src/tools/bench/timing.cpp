@@ -31,7 +31,7 @@ double Measurement::min() const {
 }
 
 std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders, int sets,
-                                          Cache cache, const TimingPolicy& policy) {
+                                          const TimingPolicy& policy) {
   using clock = std::chrono::steady_clock;
   const std::size_t k = contenders.size();
   std::vector<Measurement> results(k);
@@ -39,7 +39,7 @@ std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders
   for (Measurement& m : results) m.seconds.reserve(static_cast<std::size_t>(policy.max_repetitions));
   if (k == 0) return results;
 
-  const bool cold = cache == Cache::cold;
+  const bool cold = sets > 1;  // a cold pool has at least two sets (cold_set_count)
   int next_set = 0;
   auto take_set = [&] {
     const int set = next_set;

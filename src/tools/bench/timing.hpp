@@ -42,6 +42,6 @@ struct Measurement {
 // different split of the work across threads leaves lines in the other core's L2; a
 // single-threaded small problem would find half its data there).
 std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders, int sets,
-                                          Cache cache, const TimingPolicy& policy);
+                                          const TimingPolicy& policy);
 
 }  // namespace bnorm::bench
