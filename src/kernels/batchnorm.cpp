@@ -41,6 +41,8 @@ BatchNormProblem BatchNormProblem::parse(std::string_view text) {
   std::string seen;  // keys in order: n, c, then the spatial ones
   for (std::size_t i = 0; i < dims.size();) {
     const char key = dims[i++];
+    if (std::string_view("ncsldhw").find(key) == std::string_view::npos)
+      throw bad(std::string("unknown key '") + key + "'");  // before its number: "60x100" is not n=0
     std::size_t end = i;
     while (end < dims.size() && dims[end] >= '0' && dims[end] <= '9') ++end;
     if (end == i || end - i > 18) throw bad(std::string("expected a number after '") + key + "'");
@@ -50,8 +52,7 @@ BatchNormProblem BatchNormProblem::parse(std::string_view text) {
     seen += key;
     if (key == 'n') p.batch = value;
     else if (key == 'c') p.channels = value;
-    else if (key == 's' || key == 'l' || key == 'd' || key == 'h' || key == 'w') p.spatial *= value;
-    else throw bad(std::string("unknown key '") + key + "'");
+    else p.spatial *= value;  // s, l, d, h, w
   }
   if (seen != "nc" && seen != "ncs" && seen != "ncl" && seen != "nchw" && seen != "ncdhw")
     throw bad("keys must be n, c, then s, l, h w, or d h w");

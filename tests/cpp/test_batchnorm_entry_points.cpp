@@ -41,6 +41,10 @@ TEST(BatchNormProblem, ParseAcceptsEverySpellingAndRejectsTheRestWithTheText) {
         [&] { BatchNormProblem::parse(text); });
     EXPECT_NE(what.find(std::string("'") + text + "'"), std::string::npos) << text << ": " << what;
   }
+  // The bench's JSON spelling is not a problem string: the error names the first bad key.
+  const std::string what = thrown_message<std::invalid_argument>(
+      [] { BatchNormProblem::parse("60x100"); });
+  EXPECT_NE(what.find("unknown key '6'"), std::string::npos) << what;
 }
 
 TEST(BatchNormProblem, StringsFollowTheSharedGrammar) {

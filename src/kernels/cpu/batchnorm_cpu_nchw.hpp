@@ -122,12 +122,12 @@ void nchw_block_shifted_sums(const float* x, const BatchNormProblem& p, const Nc
   nchw_block_sums<V>(g, p.spatial, c0, nb, term, s1, s2, beyond_llc(p, 1) ? x : nullptr);
 }
 
-// Mean and biased variance of channels c0 .. c0+nb-1: shifted sums around each channel's
-// first value, again around the mean where that pivot was poor, in double where the float
-// sums are not finite.
+// Mean and biased variance of channels c0 .. c0+nb-1 into mean[j], var[j]: shifted sums
+// around each channel's first value, again around the mean where that pivot was poor, in
+// double where the float sums are not finite.
 template <class V>
 void nchw_block_mean_var(const float* x, const BatchNormProblem& p, const NchwGeometry& g, i64 c0,
-                         i64 nb, MeanVar* out) {
+                         i64 nb, double* mean, double* var) {
   const ChannelCount m = channel_count(p.values_per_channel());
   float k[kMaxBlock];
   double s1[kMaxBlock], s2[kMaxBlock];
@@ -135,17 +135,19 @@ void nchw_block_mean_var(const float* x, const BatchNormProblem& p, const NchwGe
   nchw_block_shifted_sums<V>(x, p, g, c0, nb, k, s1, s2);
   for (i64 j = 0; j < nb; ++j) {
     const float* xc = x + (c0 + j) * p.spatial;
+    MeanVar r;
     for (int attempt = 0;; ++attempt) {
       if (!finite2(s1[j], s2[j])) {
-        out[j] = mean_var_double(xc, m, [&](auto f) { nchw_visit(g, f); });
+        r = mean_var_double(xc, m, [&](auto f) { nchw_visit(g, f); });
         break;
       }
       bool bad_pivot;
-      out[j] = mean_var_from_sums(s1[j], s2[j], m, k[j], &bad_pivot);
+      r = mean_var_from_sums(s1[j], s2[j], m, k[j], &bad_pivot);
       if (!bad_pivot || attempt == 1) break;
-      k[j] = static_cast<float>(out[j].mean);  // rare: sum the (cached) channel again
+      k[j] = static_cast<float>(r.mean);  // rare: sum the (cached) channel again
       nchw_block_shifted_sums<V>(x, p, g, c0 + j, 1, &k[j], &s1[j], &s2[j]);
     }
+    mean[j] = r.mean, var[j] = r.var;
   }
 }
 
@@ -215,10 +217,10 @@ void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
     const i64 block = nchw_block(p, 1, threads);
     for (i64 c0 = mine.begin; c0 < mine.end; c0 += block) {
       const i64 nb = std::min(block, mine.end - c0);
-      MeanVar stats[kMaxBlock];
+      double mean[kMaxBlock], var[kMaxBlock];
       Normalizer z[kMaxBlock];
-      nchw_block_mean_var<V>(a.x, p, g, c0, nb, stats);
-      for (i64 j = 0; j < nb; ++j) z[j] = finalize_channel(a, c0 + j, stats[j], m);
+      nchw_block_mean_var<V>(a.x, p, g, c0, nb, mean, var);
+      finalize_channels(a, c0, {0, nb}, mean, var, m, [&](i64 j, Normalizer zj) { z[j] = zj; });
       nchw_block_normalize<V, kStream>(a.x, a.y, p, g, c0, nb, z);
     }
     if constexpr (kStream) V::fence();
@@ -240,9 +242,9 @@ void nchw_moments(const BatchNormProblem& p, const float* x, ChannelMoments out)
     const i64 block = nchw_block(p, 1, threads);
     for (i64 c0 = mine.begin; c0 < mine.end; c0 += block) {
       const i64 nb = std::min(block, mine.end - c0);
-      MeanVar stats[kMaxBlock];
-      nchw_block_mean_var<V>(x, p, g, c0, nb, stats);
-      for (i64 j = 0; j < nb; ++j) out.mean[c0 + j] = stats[j].mean, out.m2[c0 + j] = stats[j].var * m.n;
+      double mean[kMaxBlock], var[kMaxBlock];
+      nchw_block_mean_var<V>(x, p, g, c0, nb, mean, var);
+      for (i64 j = 0; j < nb; ++j) out.mean[c0 + j] = mean[j], out.m2[c0 + j] = var[j] * m.n;
     }
   });
 }
@@ -258,7 +260,7 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
   if (p.channels <= kInferBlock) {
     run_team(nchw_parallel(p), [&](int t, int threads) {
       Normalizer z[kInferBlock];
-      for (i64 c = 0; c < p.channels; ++c) z[c] = infer_normalizer(a, c);
+      infer_normalizers(a, 0, p.channels, [&](i64 c, Normalizer zc) { z[c] = zc; });
       const Range mine = share(p.batch * p.channels, t, threads);
       for (i64 r = mine.begin; r < mine.end; ++r) {
         const Normalizer& zc = z[r % p.channels];
@@ -274,7 +276,7 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
     for (i64 c0 = mine.begin; c0 < mine.end; c0 += kInferBlock) {
       const i64 nb = std::min(kInferBlock, mine.end - c0);
       Normalizer z[kInferBlock];
-      for (i64 j = 0; j < nb; ++j) z[j] = infer_normalizer(a, c0 + j);
+      infer_normalizers(a, c0, nb, [&](i64 j, Normalizer zj) { z[j] = zj; });
       nchw_block_normalize<V, kStream>(a.x, a.y, p, g, c0, nb, z);
     }
     if constexpr (kStream) V::fence();

@@ -152,9 +152,10 @@ void rows_forward_train_impl(const BatchNormForwardTrainArgs& a, const NchwRowsP
         [&](i64 c) {
           return mean_var_double(a.x + c * pl.spatial, m, [&](auto f) { nchw_visit(g, f); });
         },
-        [&](i64 c, MeanVar s) {
-          const Normalizer z = finalize_channel(a, c, s, m);
-          ws.k[c] = z.k, ws.scale[c] = z.scale, ws.shift[c] = z.shift;
+        [&](Range r) {
+          finalize_channels(a, 0, r, ws.mean, ws.var, m, [&](i64 c, Normalizer z) {
+            ws.k[c] = z.k, ws.scale[c] = z.scale, ws.shift[c] = z.shift;
+          });
         });
     const Range mine = share(pl.chunks, t, threads);
     for (i64 chunk = mine.end - 1; chunk >= mine.begin; --chunk)
