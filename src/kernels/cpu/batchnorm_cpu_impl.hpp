@@ -72,6 +72,7 @@ struct BatchNormCpu {
   static void moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
                       std::span<std::byte> workspace) {
     if (as_rows(p)) nhwc_moments<V>(p, x, out, workspace);
+    else if (nchw_as_image_rows(p)) rows_moments<V>(p, x, out, workspace);
     else nchw_moments<V>(p, x, out);
   }
 };

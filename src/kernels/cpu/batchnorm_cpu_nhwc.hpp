@@ -277,7 +277,6 @@ void nhwc_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
   const NhwcPlan pl = nhwc_plan(p);
   const ChunkWorkspace ws = nhwc_workspace(workspace, pl);
   const ChannelCount m = channel_count(pl.rows);
-  out.count = pl.rows;
   std::atomic<i64> redo{-1};
   run_team(nhwc_parallel(pl), [&](int t, int threads) {
     for (i64 g0 = 0; g0 < pl.channels; g0 += pl.group) {
