@@ -156,6 +156,17 @@ void nchw_block_mean_var(const float* x, const BatchNormProblem& p, const NchwGe
 template <class V, bool kStream>
 void nchw_run_normalize(const float* x, float* y, i64 len, float k, float scale, float shift) {
   constexpr int W = V::width;
+  if (!kStream && len > W && len % W) {
+    // The last len % W values as one more vector, overlapping the last whole one. Both are
+    // loaded before either is stored (y may alias x), and after the rest of the run: loading
+    // the run's end first cost 8% on cold 32x256x14x14 (the prefetchers saw a jump back).
+    const V kv = V::set1(k), sv = V::set1(scale), hv = V::set1(shift);
+    const i64 last = (len / W - 1) * W;
+    seq_normalize<V, false>(x, y, W, len / W - 1, kv, sv, hv);
+    const V a = V::fmadd(V::load(x + last) - kv, sv, hv);
+    const V b = V::fmadd(V::load(x + len - W) - kv, sv, hv);
+    return V::store(y + last, a), V::store(y + len - W, b);
+  }
   i64 head = 0;
   if constexpr (kStream)
     head = std::min<i64>(len, ((32 - reinterpret_cast<std::uintptr_t>(y) % 32) % 32) / 4);
@@ -262,10 +273,10 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
       Normalizer z[kInferBlock];
       infer_normalizers(a, 0, p.channels, [&](i64 c, Normalizer zc) { z[c] = zc; });
       const Range mine = share(p.batch * p.channels, t, threads);
-      for (i64 r = mine.begin; r < mine.end; ++r) {
-        const Normalizer& zc = z[r % p.channels];
+      for (i64 r = mine.begin, c = mine.begin % p.channels; r < mine.end; ++r) {
         const i64 o = r * p.spatial;
-        nchw_run_normalize<V, kStream>(a.x + o, a.y + o, p.spatial, zc.k, zc.scale, zc.shift);
+        nchw_run_normalize<V, kStream>(a.x + o, a.y + o, p.spatial, z[c].k, z[c].scale, z[c].shift);
+        if (++c == p.channels) c = 0;  // (r % C per run: a division, 12% of 8x512x7x7 in cache)
       }
       if constexpr (kStream) V::fence();
     });
