@@ -165,7 +165,8 @@ void nchw_run_normalize(const float* x, float* y, i64 len, float k, float scale,
     seq_normalize<V, false>(x, y, W, len / W - 1, kv, sv, hv);
     const V a = V::fmadd(V::load(x + last) - kv, sv, hv);
     const V b = V::fmadd(V::load(x + len - W) - kv, sv, hv);
-    return V::store(y + last, a), V::store(y + len - W, b);
+    V::store(y + last, a), V::store(y + len - W, b);
+    return;
   }
   i64 head = 0;
   if constexpr (kStream)
