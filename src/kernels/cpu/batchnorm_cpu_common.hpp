@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "bnorm/kernels/batchnorm.hpp"
@@ -228,6 +229,23 @@ MeanVar mean_var_double(const float* x, const ChannelCount& m, Visit&& visit) {
   return {mean, m2 / m.n};
 }
 
+// One channel's mean and variance from its shifted sums s1, s2 around pivot k: exact() (the
+// two-pass double path) where the sums are not finite. Where the pivot was poor and `retry`,
+// k becomes the mean and resum(k, s1, s2) sums the channel again around it, once; resum
+// returns false where one channel cannot be summed alone (a channels_last column): then the
+// result is nullopt, k holds the new pivot, and the caller re-sums later.
+template <class Exact, class Resum>
+std::optional<MeanVar> settle_channel(double& s1, double& s2, float& k, const ChannelCount& m,
+                                      bool retry, Exact&& exact, Resum&& resum) {
+  for (;;) {
+    bool bad_pivot = false;
+    const MeanVar r = finite2(s1, s2) ? mean_var_from_sums(s1, s2, m, k, &bad_pivot) : exact();
+    if (!bad_pivot || !retry) return r;
+    k = static_cast<float>(r.mean), retry = false;
+    if (!resum(k, s1, s2)) return std::nullopt;
+  }
+}
+
 // Pivots of channels whose statistics are chunked: k[c] = the mean of value(c, j) over
 // j < samples, a few values of channel c that the caller picks cheap to read (channels_last:
 // spread rows; channels_first image rows: the first run). One value alone is more than 2 std
@@ -270,26 +288,23 @@ void chunked_statistics(i64 gc, const ChannelCount& m, const ChunkWorkspace& ws,
   chunk_merge(ws, chans);
   // Per channel, from its merged sums (row 0): finished (true), or re-summed around its mean;
   // false: it waits for the group's re-sum.
-  auto settle = [&](i64 c, float k, bool last_try) {
-    for (;;) {
-      MeanVar r;
-      bool bad_pivot = false;
-      if (!finite2(ws.s1[c], ws.s2[c])) r = exact(c);
-      else r = mean_var_from_sums(ws.s1[c], ws.s2[c], m, k, &bad_pivot);
-      if (bad_pivot && !last_try) {
-        k = static_cast<float>(r.mean), last_try = true;
-        if (resum(c, k, ws.s1[c], ws.s2[c])) continue;
-        ws.k[c] = k, ws.var[c] = -1.0;  // the group, below
-        redo.store(tag, std::memory_order_relaxed);
-        return false;
-      }
-      ws.k[c] = k, ws.mean[c] = r.mean, ws.var[c] = r.var;  // done() may overwrite k
-      return true;
+  auto settle = [&](i64 c, bool retry) {
+    float k = ws.k[c];
+    const std::optional<MeanVar> r = settle_channel(
+        ws.s1[c], ws.s2[c], k, m, retry, [&] { return exact(c); },
+        [&](float kc, double& s1, double& s2) { return resum(c, kc, s1, s2); });
+    ws.k[c] = k;  // done() may overwrite it
+    if (!r) {
+      ws.var[c] = -1.0;  // the group, below
+      redo.store(tag, std::memory_order_relaxed);
+      return false;
     }
+    ws.mean[c] = r->mean, ws.var[c] = r->var;
+    return true;
   };
   i64 run = chans.begin;  // the settled channels from `run` on wait for done()
   for (i64 c = chans.begin; c < chans.end; ++c) {
-    if (settle(c, ws.k[c], false)) continue;
+    if (settle(c, true)) continue;
     if (run < c) done(Range{run, c});
     run = c + 1;
   }
@@ -302,7 +317,7 @@ void chunked_statistics(i64 gc, const ChannelCount& m, const ChunkWorkspace& ws,
   team_barrier(threads);
   chunk_merge(ws, chans);
   for (i64 c = chans.begin; c < chans.end; ++c)
-    if (ws.var[c] < 0.0 && settle(c, ws.k[c], true)) done(Range{c, c + 1});
+    if (ws.var[c] < 0.0 && settle(c, false)) done(Range{c, c + 1});
   team_barrier(threads);
 }
 

@@ -135,18 +135,13 @@ void nchw_block_mean_var(const float* x, const BatchNormProblem& p, const NchwGe
   nchw_block_shifted_sums<V>(x, p, g, c0, nb, k, s1, s2);
   for (i64 j = 0; j < nb; ++j) {
     const float* xc = x + (c0 + j) * p.spatial;
-    MeanVar r;
-    for (int attempt = 0;; ++attempt) {
-      if (!finite2(s1[j], s2[j])) {
-        r = mean_var_double(xc, m, [&](auto f) { nchw_visit(g, f); });
-        break;
-      }
-      bool bad_pivot;
-      r = mean_var_from_sums(s1[j], s2[j], m, k[j], &bad_pivot);
-      if (!bad_pivot || attempt == 1) break;
-      k[j] = static_cast<float>(r.mean);  // rare: sum the (cached) channel again
-      nchw_block_shifted_sums<V>(x, p, g, c0 + j, 1, &k[j], &s1[j], &s2[j]);
-    }
+    const MeanVar r = *settle_channel(  // a re-sum (rare) reads the cached channel again
+        s1[j], s2[j], k[j], m, true,
+        [&] { return mean_var_double(xc, m, [&](auto f) { nchw_visit(g, f); }); },
+        [&](float kj, double& t1, double& t2) {
+          nchw_block_shifted_sums<V>(x, p, g, c0 + j, 1, &kj, &t1, &t2);
+          return true;
+        });
     mean[j] = r.mean, var[j] = r.var;
   }
 }
