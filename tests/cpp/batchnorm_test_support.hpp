@@ -61,9 +61,10 @@ inline const std::vector<std::string>& kernel_cases() {
       "n2c3d3h5w7:ncdhw", "n2c3d3h5w7:ndhwc", "n1c5d2h2w3:ndhwc",
       // Longer channels, so vector loops and tails both run.
       "n3c2s1000:nchw", "n3c2s1000:nhwc", "n2c129s31:nhwc", "n2c129s31:nchw",
-      // channels_last statistics in register blocks (C >= 128): 32-channel blocks, then a
-      // lone vector, then lanes (203 = 6 * 32 + 8 + 3), over more than one 16-row fold.
-      "n3c203s7:nhwc",
+      // channels_last statistics, swept 4 rows at a time in folds of 16 rows: 21 rows (a
+      // full fold, then 4 + 1), 18 rows (a last fold of 2 lone rows), vectors then lanes
+      // (203 = 25 * 8 + 3); more than 2048 channels (two groups, a group narrower than a row).
+      "n3c203s7:nhwc", "n3c11s6:nhwc", "n9c2061:nc",
       // channels_first, short runs, several images (cpu: images as rows): C % 8 != 0,
       // S % 8 != 0 and == 0, chunks of more than one image (N > 32).
       "n5c19s13:nchw", "n4c16h8w8:nchw", "n6c9h7w7:nchw", "n4c3s128:nchw", "n37c10s9:nchw",

@@ -4,11 +4,12 @@
 // Blocking: rows are cut into chunks (sizes from the problem only); channels go in groups
 // of at most 2048 (one group almost always). Pass 2 re-reads x from L3 where it fits.
 // Pass 1: each chunk's per-channel sums go to the workspace (one thread per chunk; float sums
-// over 16 rows folded into double, see nhwc_chunk_sums_by_rows). Merge: per channel, the
+// over 16 rows folded into double, see nhwc_chunk_sums). Merge: per channel, the
 // chunk partials in chunk order. Pass 2: row by row (so non-temporal stores fill whole
 // lines), each thread over its chunks in reverse, most recently read first.
 #pragma once
 
+#include <array>
 #include <bit>
 #include <utility>
 
@@ -19,6 +20,7 @@ namespace {
 
 constexpr i64 kMaxGroup = 2048;  // channels per group (float accumulators on the stack)
 constexpr i64 kFoldRows = 16;    // rows summed in float before a double fold
+constexpr i64 kMinChunkRows = 128;  // rows per chunk, once there are 8 chunks
 
 struct NhwcPlan {
   i64 rows, channels;
@@ -33,10 +35,14 @@ struct NhwcPlan {
 // Chunks: about kChunkBytes each, at most kMaxChunks, and a multiple of 8 from 8 up (a power
 // of two below) so that 2, 4 and 8 threads get equal shares: 8x512x7x7 had 25 chunks of 16
 // rows, 12 for one thread and 13 for the other, and 25 partial rows for the merge to read.
+// Beyond 8 chunks, each chunk has at least kMinChunkRows rows: the merge reads a row of
+// double partials per chunk (16 bytes a channel against 4 a row), and wide rows made it, the
+// clearing and the folds a third of the statistics (1024 rows of 1024: 32 chunks of 32 rows).
 inline NhwcPlan nhwc_plan(const BatchNormProblem& p) {
   const i64 rows = p.batch * p.spatial, c = p.channels;
   const i64 group = std::min(c, kMaxGroup);
   i64 chunks = std::clamp<i64>(rows * group * 4 / kChunkBytes, 1, std::min(kMaxChunks, rows));
+  chunks = std::min(chunks, std::max<i64>(8, rows / kMinChunkRows));
   chunks = chunks >= 8 ? chunks / 8 * 8 : std::bit_floor(static_cast<std::uint64_t>(chunks));
   return {rows, c, p.spatial, group, chunks};
 }
@@ -62,42 +68,6 @@ bool nhwc_stream(const BatchNormProblem& p, int tensors, const float* out) {
   return stream_outputs<V>(p, tensors) && p.channels % 8 == 0 && is_aligned(out, 32);
 }
 
-// Software prefetch into L2 of a contiguous range, a few lines per step: the rows the
-// register-blocked pass 1 reads next, in memory order. That pass walks a fold of 16 rows block
-// by block of channels, an order the hardware prefetchers do not follow from DRAM: without it,
-// register-blocked sums were 1.6-2x slower than the row sweep on cold data (C = 256, 512).
-struct RowPrefetch {
-  const char* next = nullptr;
-  const char* end = nullptr;
-  i64 lines_per_step = 0;
-  void step() {
-    for (i64 i = 0; i < lines_per_step && next < end; ++i, next += 64) __builtin_prefetch(next, 0, 2);
-  }
-};
-
-constexpr i64 kBlockVectors = 4;              // vectors of channels summed in registers at once
-constexpr i64 kPrefetchAheadBytes = 16 << 10;  // the prefetch runs a fold or this far ahead
-constexpr i64 kBlockedMinChannels = 128;       // register-blocked statistics from this many channels
-
-// nhwc_chunk_sums_*: pass 1 over chunk `chunk`, channels [g0, g0 + gc): ws.s1/s2 row
-// `chunk` = per-channel sums of term(o, c, acc1, acc2), which adds the value at offset o
-// (some row, channel g0 + c: a vector of W channels, or the F1 lane) into acc1, acc2. Per
-// channel: rows in memory order summed in float over folds of kFoldRows rows, each fold
-// added into the double partial.
-// Two loop orders (two functions) give bitwise the same sums:
-//  - row sweep: row by row, the float accumulators of all gc channels in L1 (a load and a
-//    store of each per row), reading memory strictly in order. (Four rows per load/store of
-//    the accumulators was tried: 10% faster on hot (1024, 1024), 30% slower on cold
-//    32x256x14x14: four interleaved streams.)
-//  - register-blocked: per fold, block of kBlockVectors vectors of channels by block, the
-//    accumulators in registers, with a software prefetch (RowPrefetch) of the rows ahead.
-//    One thread, one chunk of statistics alone: 1.3x faster on data in cache, 20-30% faster
-//    on data in DRAM for 256-1024 channels, as fast for 64. Used for forward statistics
-//    from kBlockedMinChannels, and for every small problem (one thread, in cache: (60, 100)
-//    forward_train 2.3 -> 2.1 us; on cold 256x64x8x8 and 32x64x56x56 nhwc, blocked was 3-5%
-//    slower); backward keeps the row sweep, which was faster there on data in DRAM (two
-//    input streams: 16 rows of dy and of x are 32 strided streams).
-
 // Row `chunk` of ws.s1 and ws.s2 (the chunk's partials), cleared.
 inline std::pair<double*, double*> chunk_partials(const NhwcPlan& pl, i64 chunk, i64 gc,
                                                   const ChunkWorkspace& ws) {
@@ -107,76 +77,67 @@ inline std::pair<double*, double*> chunk_partials(const NhwcPlan& pl, i64 chunk,
   return {s1, s2};
 }
 
-// The row sweep.
-template <class V, class Term>
-void nhwc_chunk_sums_by_rows(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
-                             const ChunkWorkspace& ws, Term&& term) {
+constexpr i64 kSweepRows = 4;                 // rows added per load/store of the accumulators
+constexpr i64 kPrefetchAheadBytes = 8 << 10;  // how far ahead of the sweep the prefetch runs
+
+// Pass 1 over chunk `chunk`, channels [g0, g0 + gc): ws.s1/s2 row `chunk` = per-channel sums
+// of term(o, c, acc1, acc2), which adds the value at offset o (some row, channel g0 + c: a
+// vector of W channels, or the F1 lane) into acc1, acc2. Per channel: rows in memory order
+// summed in float over folds of kFoldRows rows, each fold added into the double partial.
+// Loop order: the float accumulators of all gc channels live in L1; kSweepRows rows at a time
+// are added into them, vector of channels by vector (a load and a store of each accumulator
+// per kSweepRows rows), with a software prefetch, kPrefetchAheadBytes ahead and in memory
+// order, of as many lines as each step reads (the interleaved row streams lose the hardware
+// prefetchers on data in DRAM). `streams` are the tensors term reads; the prefetch only runs
+// where the group is whole rows (gc == C, every C <= kMaxGroup), so the rows ahead are
+// contiguous. One thread, statistics of 4 MiB, micro-benchmark, us, this order / one row per
+// sweep / register-blocked folds of 16 rows x 4 vectors with prefetch (this file's order for
+// C >= 128 and every small problem before): (1024, 1024) hot 98 / 127 / 163, cold 201 / 215
+// / 272; 6272 x 256 hot 98 / 145 / 162, cold 349 / 392 / 805.
+template <class V, std::size_t kStreams, class Term>
+void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
+                     const std::array<const float*, kStreams>& streams, const ChunkWorkspace& ws,
+                     Term&& term) {
   constexpr int W = V::width;
   const Range r = chunk_rows(pl, chunk);
   const auto [s1, s2] = chunk_partials(pl, chunk, gc, ws);
+  const i64 C = pl.channels;
+  const bool prefetch = gc == C;
   alignas(64) float a1[kMaxGroup], a2[kMaxGroup];
-  for (i64 row0 = r.begin; row0 < r.end; row0 += kFoldRows) {
-    std::fill(a1, a1 + gc, 0.0f), std::fill(a2, a2 + gc, 0.0f);
-    for (i64 row = row0; row < std::min(r.end, row0 + kFoldRows); ++row) {
-      const i64 o = row * pl.channels + g0;
-      i64 c = 0;
-      for (; c + W <= gc; c += W) {
-        V p = V::load(a1 + c), q = V::load(a2 + c);
-        term(o + c, c, p, q);
-        V::store(a1 + c, p), V::store(a2 + c, q);
-      }
-      for (; c < gc; ++c) {
-        F1 p = F1::load(a1 + c), q = F1::load(a2 + c);
-        term(o + c, c, p, q);
-        a1[c] = p.v, a2[c] = q.v;
-      }
+  // Adds rows [row, row + n) into a1, a2 (kFirst: the fold's first rows, into zero); the
+  // prefetch covers the same bytes further on.
+  auto sweep = [&]<int n, bool kFirst>(i64 row) {
+    constexpr i64 lines_per_step = std::max(1, n * W * 4 / 64);
+    const i64 o = row * C + g0;
+    i64 ahead = (row + n) * C * 4 + kPrefetchAheadBytes;  // bytes into each stream
+    const i64 end = pl.rows * C * 4;
+    auto add_rows = [&]<class U>(i64 c) {
+      U p = kFirst ? U::zero() : U::load(a1 + c), q = kFirst ? U::zero() : U::load(a2 + c);
+      for (int u = 0; u < n; ++u) term(o + u * C + c, c, p, q);
+      U::store(a1 + c, p), U::store(a2 + c, q);
+    };
+    i64 c = 0;
+    for (; c + W <= gc; c += W) {
+      if (prefetch)
+        for (i64 l = 0; l < lines_per_step && ahead < end; ++l, ahead += 64)
+          for (const float* s : streams) __builtin_prefetch(reinterpret_cast<const char*>(s) + ahead, 0, 2);
+      add_rows.template operator()<V>(c);
     }
+    for (; c < gc; ++c) add_rows.template operator()<F1>(c);
+  };
+  for (i64 row0 = r.begin; row0 < r.end; row0 += kFoldRows) {
+    const i64 row1 = std::min(r.end, row0 + kFoldRows);
+    i64 row = row0;
+    if (row + kSweepRows <= row1) {
+      sweep.template operator()<kSweepRows, true>(row), row += kSweepRows;
+      for (; row + kSweepRows <= row1; row += kSweepRows) sweep.template operator()<kSweepRows, false>(row);
+    } else {
+      sweep.template operator()<1, true>(row), ++row;
+    }
+    for (; row < row1; ++row) sweep.template operator()<1, false>(row);
     i64 c = 0;
     for (; c + W <= gc; c += W) V::add_to(s1 + c, V::load(a1 + c)), V::add_to(s2 + c, V::load(a2 + c));
     for (; c < gc; ++c) s1[c] += a1[c], s2[c] += a2[c];
-  }
-}
-
-// Register-blocked; `stream` is the tensor term reads. The prefetch runs `ahead` rows (a
-// fold, or kPrefetchAheadBytes) in front, spread evenly over the fold's (block, row) steps;
-// only when the group is whole rows (gc == C, which is every C <= kMaxGroup), so that the
-// rows ahead are contiguous.
-template <class V, class Term>
-void nhwc_chunk_sums_in_blocks(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
-                               const float* stream, const ChunkWorkspace& ws, Term&& term) {
-  constexpr int W = V::width;
-  const Range r = chunk_rows(pl, chunk);
-  const auto [s1, s2] = chunk_partials(pl, chunk, gc, ws);
-  const i64 row_bytes = 4 * pl.channels;
-  const i64 ahead = std::max(kFoldRows, (kPrefetchAheadBytes + row_bytes - 1) / row_bytes);
-  const i64 blocks = gc / (kBlockVectors * W) + (gc % (kBlockVectors * W)) / W + gc % W;
-  for (i64 row0 = r.begin; row0 < r.end; row0 += kFoldRows) {
-    const i64 row1 = std::min(r.end, row0 + kFoldRows);
-    RowPrefetch pf;
-    if (gc == pl.channels) {
-      const i64 p0 = std::min(pl.rows, row0 + ahead), p1 = std::min(pl.rows, row1 + ahead);
-      const i64 lines = ((p1 - p0) * row_bytes + 63) / 64, steps = blocks * (row1 - row0);
-      pf = {reinterpret_cast<const char*>(stream + p0 * pl.channels),
-            reinterpret_cast<const char*>(stream + p1 * pl.channels), (lines + steps - 1) / steps};
-    }
-    // Channels [c, c + n * U::width) down the fold, into s1, s2.
-    auto block = [&]<class U, int n>(i64 c) {
-      U p[n], q[n];
-      for (int j = 0; j < n; ++j) p[j] = U::zero(), q[j] = U::zero();
-      RowPrefetch local = pf;  // no stores through memory inside the loop
-      for (i64 row = row0, o = row0 * pl.channels + g0 + c; row < row1; ++row, o += pl.channels) {
-        local.step();
-        for (int j = 0; j < n; ++j) term(o + j * U::width, c + j * U::width, p[j], q[j]);
-      }
-      pf = local;
-      for (int j = 0; j < n; ++j)
-        U::add_to(s1 + c + j * U::width, p[j]), U::add_to(s2 + c + j * U::width, q[j]);
-    };
-    i64 c = 0;
-    for (; c + kBlockVectors * W <= gc; c += kBlockVectors * W)
-      block.template operator()<V, kBlockVectors>(c);
-    for (; c + W <= gc; c += W) block.template operator()<V, 1>(c);
-    for (; c < gc; ++c) block.template operator()<F1, 1>(c);
   }
 }
 
@@ -188,9 +149,7 @@ void nhwc_chunk_shifted_sums(const float* x, const NhwcPlan& pl, i64 chunk, i64 
     const U d = U::load(x + o) - U::load(k + c);
     a1 = a1 + d, a2 = U::fmadd(d, d, a2);
   };
-  if (gc >= kBlockedMinChannels || !nhwc_parallel(pl))
-    nhwc_chunk_sums_in_blocks<V>(pl, chunk, g0, gc, x, ws, term);
-  else nhwc_chunk_sums_by_rows<V>(pl, chunk, g0, gc, ws, term);
+  nhwc_chunk_sums<V, 1>(pl, chunk, g0, gc, {x}, ws, term);
 }
 
 // Statistics of the group [g0, g0 + gc) over all rows (chunked_statistics; ends with a
@@ -323,7 +282,7 @@ void nhwc_chunk_grad_sums(const BatchNormBackwardArgs& a, const NhwcPlan& pl, i6
                           i64 gc, const ChunkWorkspace& ws) {
   const float* mean = a.mean + g0;
   const float *dy = a.dy, *x = a.x;
-  nhwc_chunk_sums_by_rows<V>(pl, chunk, g0, gc, ws, [=]<class U>(i64 o, i64 c, U& a1, U& a2) {
+  nhwc_chunk_sums<V, 2>(pl, chunk, g0, gc, {dy, x}, ws, [=]<class U>(i64 o, i64 c, U& a1, U& a2) {
     const U g = U::load(dy + o);
     a1 = a1 + g, a2 = U::fmadd(g, U::load(x + o) - U::load(mean + c), a2);
   });
