@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 
@@ -261,6 +262,66 @@ void sample_pivots(i64 samples, Range chans, Value&& value, double* acc, float* 
   for (i64 c = chans.begin; c < chans.end; ++c) k[c] = static_cast<float>(acc[c] * inv_samples);
 }
 
+// The common case of settle_channels, one vector loop: mean and biased variance of channels
+// [r) from their sums ws.s1, ws.s2 (row 0) around the pivots ws.k, into ws.mean, ws.var, as
+// mean_var_from_sums computes them. Returns whether every channel is normal: finite sums and
+// a pivot within 2 std of the mean (NaN fails the comparisons). Channel by channel, with the
+// branches, the settling was about a tenth of (60, 100) forward_train in cache.
+inline bool settle_normal(const ChunkWorkspace& ws, Range r, const ChannelCount& m) {
+  i64 abnormal = 0;  // a count: GCC vectorizes neither a bool nor a 32-bit flag here
+  for (i64 c = r.begin; c < r.end; ++c) {
+    const double d = ws.s1[c] * m.inv_n;
+    const double var = std::max(ws.s2[c] * m.inv_n - d * d, 0.0);
+    abnormal += !(d * d <= kPivotRatio2 * var);
+    abnormal += !(var <= std::numeric_limits<double>::max());
+    ws.mean[c] = static_cast<double>(ws.k[c]) + d, ws.var[c] = var;
+  }
+  return abnormal == 0;
+}
+
+// Channel c of settle_channels (its sums ws.s1[c], ws.s2[c] around ws.k[c]): true and its
+// ws.mean, ws.var; or false: it waits for its group's re-sum (ws.var[c] = -1), around the new
+// pivot ws.k[c]. retry: whether a poor pivot may be re-summed.
+template <class Exact, class Resum>
+bool settle_one(const ChunkWorkspace& ws, i64 c, const ChannelCount& m, bool retry, Exact&& exact,
+                Resum&& resum) {
+  float k = ws.k[c];
+  const std::optional<MeanVar> r = settle_channel(
+      ws.s1[c], ws.s2[c], k, m, retry, [&] { return exact(c); },
+      [&](float kc, double& s1, double& s2) { return resum(c, kc, s1, s2); });
+  ws.k[c] = k;  // done() may overwrite it
+  if (!r) {
+    ws.var[c] = -1.0;
+    return false;
+  }
+  ws.mean[c] = r->mean, ws.var[c] = r->var;
+  return true;
+}
+
+// Mean and variance of channels `chans` from their sums ws.s1, ws.s2 (row 0) around the
+// pivots ws.k, then done(Range) on the settled ones: one vector loop and one range when all
+// are normal (settle_normal, almost always), else channel by channel (settle_channel), in as
+// few ranges as the re-sums allow. resum, exact: as for chunked_statistics. Returns false when
+// some channel waits for its group's re-sum (resum returned false).
+template <class Exact, class Resum, class Done>
+bool settle_channels(const ChunkWorkspace& ws, Range chans, const ChannelCount& m, Exact&& exact,
+                     Resum&& resum, Done&& done) {
+  if (settle_normal(ws, chans, m)) {
+    if (chans.begin < chans.end) done(chans);
+    return true;
+  }
+  bool settled = true;
+  i64 run = chans.begin;  // the settled channels from `run` on wait for done()
+  for (i64 c = chans.begin; c < chans.end; ++c) {
+    if (settle_one(ws, c, m, true, exact, resum)) continue;
+    settled = false;
+    if (run < c) done(Range{run, c});
+    run = c + 1;
+  }
+  if (run < chans.end) done(Range{run, chans.end});
+  return settled;
+}
+
 // Mean and variance of a group of gc channels from chunk partials. Team-wide: every thread
 // calls it; ends with a barrier.
 //   samples, value(c, j): the pivots (sample_pivots);
@@ -286,29 +347,7 @@ void chunked_statistics(i64 gc, const ChannelCount& m, const ChunkWorkspace& ws,
   for (i64 chunk = mine.begin; chunk < mine.end; ++chunk) sum_chunk(chunk, ws.k);
   team_barrier(threads);
   chunk_merge(ws, chans);
-  // Per channel, from its merged sums (row 0): finished (true), or re-summed around its mean;
-  // false: it waits for the group's re-sum.
-  auto settle = [&](i64 c, bool retry) {
-    float k = ws.k[c];
-    const std::optional<MeanVar> r = settle_channel(
-        ws.s1[c], ws.s2[c], k, m, retry, [&] { return exact(c); },
-        [&](float kc, double& s1, double& s2) { return resum(c, kc, s1, s2); });
-    ws.k[c] = k;  // done() may overwrite it
-    if (!r) {
-      ws.var[c] = -1.0;  // the group, below
-      redo.store(tag, std::memory_order_relaxed);
-      return false;
-    }
-    ws.mean[c] = r->mean, ws.var[c] = r->var;
-    return true;
-  };
-  i64 run = chans.begin;  // the settled channels from `run` on wait for done()
-  for (i64 c = chans.begin; c < chans.end; ++c) {
-    if (settle(c, true)) continue;
-    if (run < c) done(Range{run, c});
-    run = c + 1;
-  }
-  if (run < chans.end) done(Range{run, chans.end});
+  if (!settle_channels(ws, chans, m, exact, resum, done)) redo.store(tag, std::memory_order_relaxed);
   team_barrier(threads);
   if (redo.load(std::memory_order_relaxed) != tag) return;
   // Rare: some channel's pivot was far from its mean. Re-sum the group (the pivots
@@ -317,29 +356,13 @@ void chunked_statistics(i64 gc, const ChannelCount& m, const ChunkWorkspace& ws,
   team_barrier(threads);
   chunk_merge(ws, chans);
   for (i64 c = chans.begin; c < chans.end; ++c)
-    if (ws.var[c] < 0.0 && settle(c, false)) done(Range{c, c + 1});
+    if (ws.var[c] < 0.0 && settle_one(ws, c, m, false, exact, resum)) done(Range{c, c + 1});
   team_barrier(threads);
 }
 
 struct Normalizer {
   float k, scale, shift;  // y = (x - k) * scale + shift
 };
-// Writes save_mean/save_invstd/running of channel c; returns the output transform.
-inline Normalizer finalize_channel(const BatchNormForwardTrainArgs& a, i64 c, MeanVar s,
-                                   double invstd, const ChannelCount& m) {
-  const double gamma = a.gamma ? a.gamma[c] : 1.0, beta = a.beta ? a.beta[c] : 0.0;
-  a.save_mean[c] = static_cast<float>(s.mean);
-  a.save_invstd[c] = static_cast<float>(invstd);
-  if (a.running.mean) {
-    // running = (1 - f) * running + f * batch; running var is unbiased: var * n / (n - 1).
-    const double f = a.running.factor;
-    a.running.mean[c] = static_cast<float>((1.0 - f) * a.running.mean[c] + f * s.mean);
-    a.running.var[c] = static_cast<float>((1.0 - f) * a.running.var[c] + f * s.var * m.unbiased);
-  }
-  const float k = std::isfinite(s.mean) ? static_cast<float>(s.mean) : 0.0f;
-  const double scale = gamma * invstd;
-  return {k, static_cast<float>(scale), static_cast<float>(beta - (s.mean - k) * scale)};
-}
 
 // invstd[j] = 1 / sqrt(var[j] + eps), j < n (at most kEpilogueBlock), in double: for a block
 // of channels at once, before their other per-channel arithmetic, so that it is one vector
@@ -351,16 +374,44 @@ void invstd_block(const T* var, i64 n, double eps, double* invstd) {
   for (i64 j = 0; j < n; ++j) invstd[j] = 1.0 / std::sqrt(static_cast<double>(var[j]) + eps);
 }
 
-// finalize_channel for channels c0 + j, j in r, statistics mean[j], var[j]; out(j, Normalizer).
+// The end of forward_train for channels c0 + j, j in r, statistics mean[j], var[j] (biased):
+// writes save_mean, save_invstd and the running statistics, and gives out(j, Normalizer),
+//   y = (x - k) * scale + shift,  scale = gamma * invstd,  shift = beta - (mean - k) * scale,
+// k = the mean rounded to float (0 where it is not finite), shift in double so that large
+// offsets stay exact. A block of channels at a time, one simple loop per output, each of which
+// GCC vectorizes: as one loop over channels doing everything, it stayed scalar (too many
+// pointers that might alias). With settle_normal, (60, 100) forward_train in cache went from
+// 1.90 to 1.60 us, from DRAM 5.7 to 5.4 us.
 template <class Out>
 void finalize_channels(const BatchNormForwardTrainArgs& a, i64 c0, Range r, const double* mean,
                        const double* var, const ChannelCount& m, Out&& out) {
-  double invstd[kEpilogueBlock];
+  double invstd[kEpilogueBlock], scale[kEpilogueBlock];
+  float k[kEpilogueBlock];
+  const double f = a.running.factor;
   for (i64 j0 = r.begin; j0 < r.end; j0 += kEpilogueBlock) {
-    const i64 nb = std::min(kEpilogueBlock, r.end - j0);
-    invstd_block(var + j0, nb, a.eps, invstd);
+    const i64 nb = std::min(kEpilogueBlock, r.end - j0), b = c0 + j0;
+    const double *mu = mean + j0, *v = var + j0;
+    invstd_block(v, nb, a.eps, invstd);
     for (i64 j = 0; j < nb; ++j)
-      out(j0 + j, finalize_channel(a, c0 + j0 + j, {mean[j0 + j], var[j0 + j]}, invstd[j], m));
+      a.save_mean[b + j] = static_cast<float>(mu[j]), a.save_invstd[b + j] = static_cast<float>(invstd[j]);
+    // running = (1 - f) * running + f * batch; running var is unbiased: var * n / (n - 1).
+    if (a.running.mean)
+      for (i64 j = 0; j < nb; ++j) {
+        a.running.mean[b + j] = static_cast<float>((1.0 - f) * a.running.mean[b + j] + f * mu[j]);
+        a.running.var[b + j] =
+            static_cast<float>((1.0 - f) * a.running.var[b + j] + f * v[j] * m.unbiased);
+      }
+    for (i64 j = 0; j < nb; ++j)
+      k[j] = std::abs(mu[j]) <= std::numeric_limits<double>::max() ? static_cast<float>(mu[j]) : 0.0f;
+    if (a.gamma)
+      for (i64 j = 0; j < nb; ++j) scale[j] = a.gamma[b + j] * invstd[j];
+    else
+      for (i64 j = 0; j < nb; ++j) scale[j] = invstd[j];
+    for (i64 j = 0; j < nb; ++j) {
+      const double beta = a.beta ? a.beta[b + j] : 0.0;
+      out(j0 + j, Normalizer{k[j], static_cast<float>(scale[j]),
+                             static_cast<float>(beta - (mu[j] - k[j]) * scale[j])});
+    }
   }
 }
 
@@ -379,11 +430,18 @@ inline GradCoef grad_coefficients(const BatchNormBackwardArgs& g, i64 c, double 
           static_cast<float>(-a * sdy * m.inv_n)};
 }
 
-inline void accumulate_param_grads(const BatchNormBackwardArgs& g, i64 c, double sdy,
-                                   double sdyxm) {
-  // dgamma = sum dy * xhat = invstd * sum dy (x - mean);  dbeta = sum dy.
-  if (g.mask.dgamma && g.dgamma) g.dgamma[c] += static_cast<float>(sdyxm * g.invstd[c]);
-  if (g.mask.dbeta && g.dbeta) g.dbeta[c] += static_cast<float>(sdy);
+// Channels c0 + j, j < n, with sums sdy[j], sdyxm[j]:
+//   dgamma += sum dy * xhat = invstd * sum dy (x - mean);  dbeta += sum dy.
+// (The pointers are copied out of g so that the loops vectorize: a store through g.dgamma
+// could otherwise change g.)
+inline void accumulate_param_grads(const BatchNormBackwardArgs& g, i64 c0, i64 n,
+                                   const double* sdy, const double* sdyxm) {
+  if (float* dgamma = g.mask.dgamma ? g.dgamma : nullptr) {
+    const float* invstd = g.invstd;
+    for (i64 j = 0; j < n; ++j) dgamma[c0 + j] += static_cast<float>(sdyxm[j] * invstd[c0 + j]);
+  }
+  if (float* dbeta = g.mask.dbeta ? g.dbeta : nullptr)
+    for (i64 j = 0; j < n; ++j) dbeta[c0 + j] += static_cast<float>(sdy[j]);
 }
 
 inline bool backward_needs_sums(const BatchNormBackwardArgs& g) {
@@ -395,23 +453,31 @@ inline bool backward_needs_sums(const BatchNormBackwardArgs& g) {
 // merged partials (ws.s1 = sum dy, ws.s2 = sum dy (x - mean); zeros when !sums): sums that
 // are not finite (float overflow or non-finite input) are redone in double, then the
 // parameter gradients, and the dx coefficients into ws.scale, ws.shift, ws.extra.
-// visit(channel, f) calls f(i) for every index i of that channel.
+// visit(channel, f) calls f(i) for every index i of that channel. A loop per step, with the
+// rare redo apart, so that GCC vectorizes them (one loop with the redo's branch in it stayed
+// scalar): (60, 100) backward in cache 2.31 -> 2.13 us, from DRAM 8.1 -> 7.6 us.
 template <class Visit>
 void finish_grad_channels(const BatchNormBackwardArgs& a, const ChunkWorkspace& ws, Range chans,
                           i64 g0, bool sums, const ChannelCount& m, Visit&& visit) {
-  for (i64 c = chans.begin; c < chans.end; ++c) {
+  double *s1 = ws.s1, *s2 = ws.s2;
+  if (!sums) std::fill(s1 + chans.begin, s1 + chans.end, 0.0), std::fill(s2 + chans.begin, s2 + chans.end, 0.0);
+  i64 non_finite = 0;
+  for (i64 c = chans.begin; c < chans.end; ++c)
+    non_finite += !(std::abs(s1[c]) <= std::numeric_limits<double>::max()) +
+                  !(std::abs(s2[c]) <= std::numeric_limits<double>::max());
+  for (i64 c = chans.begin; non_finite && c < chans.end; ++c) {
+    if (finite2(s1[c], s2[c])) continue;
     double sdy = 0.0, sdyxm = 0.0;
-    if (sums) sdy = ws.s1[c], sdyxm = ws.s2[c];
-    if (!finite2(sdy, sdyxm)) {
-      sdy = 0.0, sdyxm = 0.0;
-      const double mean = a.mean[g0 + c];
-      visit(g0 + c, [&](i64 i) {
-        sdy += a.dy[i];
-        sdyxm += static_cast<double>(a.dy[i]) * (a.x[i] - mean);
-      });
-    }
-    accumulate_param_grads(a, g0 + c, sdy, sdyxm);
-    const GradCoef q = grad_coefficients(a, g0 + c, sdy, sdyxm, m);
+    const double mean = a.mean[g0 + c];
+    visit(g0 + c, [&](i64 i) {
+      sdy += a.dy[i];
+      sdyxm += static_cast<double>(a.dy[i]) * (a.x[i] - mean);
+    });
+    s1[c] = sdy, s2[c] = sdyxm;
+  }
+  accumulate_param_grads(a, g0 + chans.begin, chans.end - chans.begin, s1 + chans.begin, s2 + chans.begin);
+  for (i64 c = chans.begin; c < chans.end; ++c) {
+    const GradCoef q = grad_coefficients(a, g0 + c, s1[c], s2[c], m);
     ws.scale[c] = q.a, ws.shift[c] = q.b, ws.extra[c] = q.c;
   }
 }

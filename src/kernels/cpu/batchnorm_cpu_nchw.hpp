@@ -335,10 +335,8 @@ void nchw_backward_impl(const BatchNormBackwardArgs& a) {
       double sdy[kMaxBlock] = {}, sdyxm[kMaxBlock] = {};
       GradCoef q[kMaxBlock];
       if (sums) nchw_block_grad_sums<V>(a, g, c0, nb, sdy, sdyxm);
-      for (i64 j = 0; j < nb; ++j) {
-        accumulate_param_grads(a, c0 + j, sdy[j], sdyxm[j]);
-        q[j] = grad_coefficients(a, c0 + j, sdy[j], sdyxm[j], m);
-      }
+      accumulate_param_grads(a, c0, nb, sdy, sdyxm);
+      for (i64 j = 0; j < nb; ++j) q[j] = grad_coefficients(a, c0 + j, sdy[j], sdyxm[j], m);
       if (!a.mask.dx) continue;
       for (i64 n = 0; n < g.runs; ++n)
         for (i64 j = 0; j < nb; ++j) {
