@@ -203,6 +203,12 @@ inline ChannelCount channel_count(i64 values) {
   return {n, 1.0 / n, n / (n - 1.0)};
 }
 
+// batchnorm_moments' output for channels c0 + j, j in r: mean[j], and m2 = n * var[j].
+inline void write_moments(ChannelMoments out, i64 c0, Range r, const double* mean,
+                          const double* var, const ChannelCount& m) {
+  for (i64 j = r.begin; j < r.end; ++j) out.mean[c0 + j] = mean[j], out.m2[c0 + j] = var[j] * m.n;
+}
+
 // From shifted sums around pivot k over m.n values. bad_pivot: cancellation would cost
 // precision (or the sums are not finite); the caller sums again around k = mean.
 inline MeanVar mean_var_from_sums(double s1, double s2, const ChannelCount& m, float k,
@@ -213,7 +219,10 @@ inline MeanVar mean_var_from_sums(double s1, double s2, const ChannelCount& m, f
   return {static_cast<double>(k) + d, var};
 }
 
-inline bool finite2(double a, double b) { return std::isfinite(a) && std::isfinite(b); }
+// Finite: neither infinite nor NaN. As a comparison (not std::isfinite) so that loops testing
+// it vectorize (-fno-trapping-math).
+inline bool finite(double v) { return std::abs(v) <= std::numeric_limits<double>::max(); }
+inline bool finite2(double a, double b) { return finite(a) && finite(b); }
 
 // The slow exact path (double, two passes): only for channels whose float sums are not
 // finite. visit(f) calls f(offset) for every value of the channel.
@@ -270,11 +279,11 @@ void sample_pivots(i64 samples, Range chans, Value&& value, double* acc, float* 
 inline bool settle_normal(const ChunkWorkspace& ws, Range r, const ChannelCount& m) {
   i64 abnormal = 0;  // a count: GCC vectorizes neither a bool nor a 32-bit flag here
   for (i64 c = r.begin; c < r.end; ++c) {
-    const double d = ws.s1[c] * m.inv_n;
-    const double var = std::max(ws.s2[c] * m.inv_n - d * d, 0.0);
-    abnormal += !(d * d <= kPivotRatio2 * var);
-    abnormal += !(var <= std::numeric_limits<double>::max());
-    ws.mean[c] = static_cast<double>(ws.k[c]) + d, ws.var[c] = var;
+    bool bad_pivot;
+    const MeanVar s = mean_var_from_sums(ws.s1[c], ws.s2[c], m, ws.k[c], &bad_pivot);
+    abnormal += bad_pivot;
+    abnormal += !finite(s.var);
+    ws.mean[c] = s.mean, ws.var[c] = s.var;
   }
   return abnormal == 0;
 }
@@ -402,7 +411,7 @@ void finalize_channels(const BatchNormForwardTrainArgs& a, i64 c0, Range r, cons
             static_cast<float>((1.0 - f) * a.running.var[b + j] + f * v[j] * m.unbiased);
       }
     for (i64 j = 0; j < nb; ++j)
-      k[j] = std::abs(mu[j]) <= std::numeric_limits<double>::max() ? static_cast<float>(mu[j]) : 0.0f;
+      k[j] = finite(mu[j]) ? static_cast<float>(mu[j]) : 0.0f;
     if (a.gamma)
       for (i64 j = 0; j < nb; ++j) scale[j] = a.gamma[b + j] * invstd[j];
     else
@@ -463,8 +472,7 @@ void finish_grad_channels(const BatchNormBackwardArgs& a, const ChunkWorkspace& 
   if (!sums) std::fill(s1 + chans.begin, s1 + chans.end, 0.0), std::fill(s2 + chans.begin, s2 + chans.end, 0.0);
   i64 non_finite = 0;
   for (i64 c = chans.begin; c < chans.end; ++c)
-    non_finite += !(std::abs(s1[c]) <= std::numeric_limits<double>::max()) +
-                  !(std::abs(s2[c]) <= std::numeric_limits<double>::max());
+    non_finite += !finite(s1[c]) + !finite(s2[c]);
   for (i64 c = chans.begin; non_finite && c < chans.end; ++c) {
     if (finite2(s1[c], s2[c])) continue;
     double sdy = 0.0, sdyxm = 0.0;

@@ -251,7 +251,7 @@ void nchw_moments(const BatchNormProblem& p, const float* x, ChannelMoments out)
       const i64 nb = std::min(block, mine.end - c0);
       double mean[kMaxBlock], var[kMaxBlock];
       nchw_block_mean_var<V>(x, p, g, c0, nb, mean, var);
-      for (i64 j = 0; j < nb; ++j) out.mean[c0 + j] = mean[j], out.m2[c0 + j] = var[j] * m.n;
+      write_moments(out, c0, {0, nb}, mean, var, m);
     }
   });
 }

@@ -184,12 +184,11 @@ void rows_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
                   std::span<std::byte> workspace) {
   const NchwRowsPlan pl = nchw_rows_plan(p);
   const ChunkWorkspace ws = chunk_workspace(workspace, pl.chunks, pl.channels);
-  const double n = static_cast<double>(p.values_per_channel());
+  const ChannelCount m = channel_count(p.values_per_channel());
   std::atomic<i64> redo{-1};
   run_team(nchw_parallel(p), [&](int t, int threads) {
-    rows_statistics<V>(x, p, pl, ws, t, threads, redo, [&](Range r) {
-      for (i64 c = r.begin; c < r.end; ++c) out.mean[c] = ws.mean[c], out.m2[c] = ws.var[c] * n;
-    });
+    rows_statistics<V>(x, p, pl, ws, t, threads, redo,
+                       [&](Range r) { write_moments(out, 0, r, ws.mean, ws.var, m); });
   });
 }
 

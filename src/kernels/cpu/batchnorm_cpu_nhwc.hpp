@@ -255,10 +255,8 @@ void nhwc_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
   run_team(nhwc_parallel(pl), [&](int t, int threads) {
     for (i64 g0 = 0; g0 < pl.channels; g0 += pl.group) {
       const i64 gc = std::min(pl.group, pl.channels - g0);
-      nhwc_group_statistics<V>(x, pl, g0, gc, ws, t, threads, redo, [&](Range r) {
-        for (i64 c = r.begin; c < r.end; ++c)
-          out.mean[g0 + c] = ws.mean[c], out.m2[g0 + c] = ws.var[c] * m.n;
-      });
+      nhwc_group_statistics<V>(x, pl, g0, gc, ws, t, threads, redo,
+                               [&](Range r) { write_moments(out, g0, r, ws.mean, ws.var, m); });
     }
   });
 }
