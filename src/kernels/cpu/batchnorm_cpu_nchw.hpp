@@ -40,34 +40,52 @@ inline i64 nchw_block(const BatchNormProblem& p, int tensors, int threads) {
   return std::clamp<i64>((p.channels + threads - 1) / threads, 1, std::min(fit, kMaxBlock));
 }
 
-// Runs short enough that a fold per run costs more than the run (7x7, 8x8, 14x14) keep one
-// float vector pair per channel across fold_runs runs (about kFoldSteps steps per lane) and
-// the len % W tail values in float scalars, folded into double alike. 0: runs are long.
+// Vector steps over one run: its whole vectors, plus one for the last len % W values when
+// the run holds a vector (they are loaded as the run's last W values, overlapping the vector
+// before, with the lanes already counted masked to zero, as the image rows do). 0: a run
+// shorter than a vector, summed in float scalars.
 template <class V>
-i64 nchw_fold_runs(const NchwGeometry& g) {
-  const i64 nv = g.len / V::width;
-  return nv * 2 <= kFoldSteps ? kFoldSteps / std::max<i64>(nv, 1) : 0;
+i64 nchw_run_steps(const NchwGeometry& g) {
+  return g.len >= V::width ? (g.len + V::width - 1) / V::width : 0;
 }
 
-// Over channels c0 .. c0+nb-1 and all runs: term(j, offset, acc1, acc2) adds the vector (or
-// the F1 lane) at element offset `offset` of channel j into float accumulators acc1, acc2;
-// s1[j], s2[j] receive the totals. Order per channel: runs, then positions, fixed.
+// Runs short enough that a fold per run costs more than the run (7x7, 8x8) keep one float
+// vector pair per channel across fold_runs runs (about kFoldSteps steps per lane), folded
+// into double alike. 0: runs are long.
+template <class V>
+i64 nchw_fold_runs(const NchwGeometry& g) {
+  const i64 steps = nchw_run_steps<V>(g);
+  return steps * 2 <= kFoldSteps ? kFoldSteps / std::max<i64>(steps, 1) : 0;
+}
+
+// Over channels c0 .. c0+nb-1 and all runs: term(offset, kc, mask, acc1, acc2) adds the
+// vector (or the F1 lane) at element offset `offset`, times `mask` (NoMask: all lanes), into
+// float accumulators acc1, acc2, where kc = coef(j) is channel j's constant (pivot or mean),
+// passed by value so that it stays in a register (read through the closure, it and the
+// tensor pointer were reloaded at every step; with that and the tail as four scalar steps,
+// the statistics of 32x256x14x14 in cache were 1.12x slower); s1[j], s2[j] receive the
+// totals. Order per channel: runs, then positions, fixed.
 // prefetch (long runs only; nullptr: none): the tensor term reads, from DRAM. Each run's
 // lines are prefetched while the same run of the previous image is summed: runs are read
 // image by image, and the jump of a whole image at every image defeats the hardware
 // prefetchers. Measured: 32x64x56x56 forward_train (x beyond the LLC even "hot") 15-18%
 // faster hot, 2% cold; the statistics alone of cold 32x256x14x14, 12%; but forward_train
 // of 32x256x14x14 in L3 was 5% slower, so only inputs beyond half the LLC (beyond_llc) get it.
-template <class V, class Term>
-void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Term&& term, double* s1,
-                     double* s2, const float* prefetch) {
+template <class V, class Coef, class Term>
+void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Coef&& coef, Term&& term,
+                     double* s1, double* s2, const float* prefetch) {
   constexpr int W = V::width;
   double l1[kMaxBlock][W] = {}, l2[kMaxBlock][W] = {}, t1[kMaxBlock] = {}, t2[kMaxBlock] = {};
   const i64 nv = g.len / W, fold_runs = nchw_fold_runs<V>(g);
-  if (fold_runs == 0) {  // long runs: fold within the run, four accumulators
+  const bool tail_vec = nchw_run_steps<V>(g) > nv;  // the last len % W values as a vector
+  alignas(64) float mask_lanes[W];
+  for (int l = 0; l < W; ++l) mask_lanes[l] = l >= W - g.len % W ? 1.0f : 0.0f;
+  const V tail_mask = V::load(mask_lanes);
+  if (fold_runs == 0) {  // long runs (> 16 vectors): fold within the run, four accumulators
     for (i64 n = 0; n < g.runs; ++n)
       for (i64 j = 0; j < nb; ++j) {
         const i64 o = (c0 + j) * S + n * g.run_stride;
+        const float kc = coef(j);
         const float* next = prefetch && n + 1 < g.runs ? prefetch + o + g.run_stride : nullptr;
         for (i64 v0 = 0; v0 < nv; v0 += kFoldSteps) {
           const i64 end = std::min(nv, v0 + kFoldSteps);
@@ -76,15 +94,13 @@ void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Term&& term, 
           for (; v + 4 <= end; v += 4) {
             if (next)  // every line (16 floats) of these four vectors, one image ahead
               for (i64 f = 0; f < 4 * W; f += 16) __builtin_prefetch(next + v * W + f, 0, 3);
-            for (int u = 0; u < 4; ++u) term(j, o + (v + u) * W, a[u], q[u]);
+            for (int u = 0; u < 4; ++u) term(o + (v + u) * W, kc, NoMask{}, a[u], q[u]);
           }
-          for (; v < end; ++v) term(j, o + v * W, a[0], q[0]);
+          for (; v < end; ++v) term(o + v * W, kc, NoMask{}, a[0], q[0]);
+          if (end == nv && tail_vec) term(o + g.len - W, kc, tail_mask, a[1], q[1]);
           V::add_to(l1[j], (a[0] + a[1]) + (a[2] + a[3]));
           V::add_to(l2[j], (q[0] + q[1]) + (q[2] + q[3]));
         }
-        F1 b1 = F1::zero(), b2 = F1::zero();
-        for (i64 i = nv * W; i < g.len; ++i) term(j, o + i, b1, b2);
-        t1[j] += b1.v, t2[j] += b2.v;
       }
   } else {
     V a1[kMaxBlock], a2[kMaxBlock];
@@ -94,10 +110,13 @@ void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Term&& term, 
       for (i64 n = n0; n < std::min(g.runs, n0 + fold_runs); ++n)
         for (i64 j = 0; j < nb; ++j) {
           const i64 o = (c0 + j) * S + n * g.run_stride;
+          const float kc = coef(j);
           V a = a1[j], q = a2[j];
-          for (i64 v = 0; v < nv; ++v) term(j, o + v * W, a, q);
+          for (i64 v = 0; v < nv; ++v) term(o + v * W, kc, NoMask{}, a, q);
+          if (tail_vec) term(o + g.len - W, kc, tail_mask, a, q);
           a1[j] = a, a2[j] = q;
-          for (i64 i = nv * W; i < g.len; ++i) term(j, o + i, b1[j], b2[j]);
+          if (nv == 0)  // a run shorter than a vector
+            for (i64 i = 0; i < g.len; ++i) term(o + i, kc, NoMask{}, b1[j], b2[j]);
         }
       for (i64 j = 0; j < nb; ++j) {
         V::add_to(l1[j], a1[j]), V::add_to(l2[j], a2[j]);
@@ -115,11 +134,12 @@ void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Term&& term, 
 template <class V>
 void nchw_block_shifted_sums(const float* x, const BatchNormProblem& p, const NchwGeometry& g,
                              i64 c0, i64 nb, const float* k, double* s1, double* s2) {
-  auto term = [&]<class U>(i64 j, i64 o, U& a1, U& a2) {
-    const U d = U::load(x + o) - U::set1(k[j]);
+  auto coef = [k](i64 j) { return k[j]; };
+  auto term = [x]<class U>(i64 o, float kc, auto mask, U& a1, U& a2) {
+    const U d = masked(U::load(x + o) - U::set1(kc), mask);
     a1 = a1 + d, a2 = U::fmadd(d, d, a2);
   };
-  nchw_block_sums<V>(g, p.spatial, c0, nb, term, s1, s2, beyond_llc(p, 1) ? x : nullptr);
+  nchw_block_sums<V>(g, p.spatial, c0, nb, coef, term, s1, s2, beyond_llc(p, 1) ? x : nullptr);
 }
 
 // Mean and biased variance of channels c0 .. c0+nb-1 into mean[j], var[j]: shifted sums
@@ -301,11 +321,12 @@ template <class V>
 void nchw_block_grad_sums(const BatchNormBackwardArgs& a, const NchwGeometry& g, i64 c0, i64 nb,
                           double* sdy, double* sdyxm) {
   const i64 S = a.problem.spatial;
-  auto term = [&]<class U>(i64 j, i64 o, U& a1, U& a2) {
-    const U d = U::load(a.dy + o);
-    a1 = a1 + d, a2 = U::fmadd(d, U::load(a.x + o) - U::set1(a.mean[c0 + j]), a2);
+  auto coef = [mean = a.mean + c0](i64 j) { return mean[j]; };
+  auto term = [x = a.x, dy = a.dy]<class U>(i64 o, float mean, auto mask, U& a1, U& a2) {
+    const U d = masked(U::load(dy + o), mask);
+    a1 = a1 + d, a2 = U::fmadd(d, U::load(x + o) - U::set1(mean), a2);
   };
-  nchw_block_sums<V>(g, S, c0, nb, term, sdy, sdyxm, nullptr);
+  nchw_block_sums<V>(g, S, c0, nb, coef, term, sdy, sdyxm, nullptr);
   for (i64 j = 0; j < nb; ++j) {
     if (finite2(sdy[j], sdyxm[j])) continue;
     // float overflow or non-finite input: redo in double
