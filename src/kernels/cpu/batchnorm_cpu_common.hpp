@@ -59,6 +59,14 @@ template <class V>
 V masked(V v, V mask) {
   return v * mask;
 }
+// The mask for a run of len values whose last len % W are loaded as its last W values: ones
+// on the lanes not yet counted (the last len % W), zeros on those the vector before covered.
+template <class V>
+V last_vector_mask(i64 len) {
+  alignas(64) float lanes[V::width];
+  for (int l = 0; l < V::width; ++l) lanes[l] = l >= V::width - len % V::width ? 1.0f : 0.0f;
+  return V::load(lanes);
+}
 
 // ---- Threading: a team body(thread, threads); small problems call it directly.
 template <class Body>

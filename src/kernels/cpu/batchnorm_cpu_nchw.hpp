@@ -78,9 +78,7 @@ void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Coef&& coef, 
   double l1[kMaxBlock][W] = {}, l2[kMaxBlock][W] = {}, t1[kMaxBlock] = {}, t2[kMaxBlock] = {};
   const i64 nv = g.len / W, fold_runs = nchw_fold_runs<V>(g);
   const bool tail_vec = nchw_run_steps<V>(g) > nv;  // the last len % W values as a vector
-  alignas(64) float mask_lanes[W];
-  for (int l = 0; l < W; ++l) mask_lanes[l] = l >= W - g.len % W ? 1.0f : 0.0f;
-  const V tail_mask = V::load(mask_lanes);
+  const V tail_mask = last_vector_mask<V>(g.len);
   if (fold_runs == 0) {  // long runs (> 16 vectors): fold within the run, four accumulators
     for (i64 n = 0; n < g.runs; ++n)
       for (i64 j = 0; j < nb; ++j) {

@@ -76,9 +76,7 @@ void rows_chunk_sums(const NchwRowsPlan& pl, i64 chunk, const ChunkWorkspace& ws
   constexpr int W = V::width;
   static_assert(W == kRowsMinSpatial, "a run must hold a vector; lane_sums reduces W channels");
   const i64 C = pl.channels, S = pl.spatial;
-  alignas(64) float mask_lanes[W];
-  for (int l = 0; l < W; ++l) mask_lanes[l] = l >= W - S % W ? 1.0f : 0.0f;
-  const V mask = V::load(mask_lanes);
+  const V mask = last_vector_mask<V>(S);
   double* s1 = ws.s1 + chunk * C;
   double* s2 = ws.s2 + chunk * C;
   std::fill(s1, s1 + C, 0.0), std::fill(s2, s2 + C, 0.0);
