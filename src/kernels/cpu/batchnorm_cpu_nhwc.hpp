@@ -186,9 +186,9 @@ constexpr i64 kPairMaxRowBytes = 512;
 // whole vector (U = V) kRowUnroll vectors per loop iteration, then for the last n % W channels
 // (U = F1). Each vector step of a row loads its per-channel parameters (3 or 4 vectors) next
 // to the tensor's: unrolled, the loop's own uops go and more of the tensor's loads fit the
-// out-of-order window. dlopen A/B, one vector per iteration / four: 32x256x14x14 from DRAM
-// forward_infer 0.85-0.91x the time, forward_train 0.89x; 1024 rows of 1024 and rows of 64
-// or 512 channels 0.97-1.00x.
+// out-of-order window. dlopen A/B, four per iteration / one, the time from DRAM: 32x256x14x14
+// forward_infer 0.85-0.92x, forward_train 0.89x; 256x64x8x8 backward 0.92x; other shapes,
+// and all in cache, 0.96-1.01x. Eight per iteration were no better.
 constexpr int kRowUnroll = 4;
 template <class V, class Step>
 void row_steps(i64 n, Step&& step) {
