@@ -62,8 +62,9 @@ inline const std::vector<std::string>& kernel_cases() {
       // Longer channels, so vector loops and tails both run.
       "n3c2s1000:nchw", "n3c2s1000:nhwc", "n2c129s31:nhwc", "n2c129s31:nchw",
       // channels_first channel blocks, long runs whose last len % 8 values are one masked
-      // vector: 14x14 (one fold per run), 1001 (several folds, then a tail of one).
-      "n2c5h14w14:nchw", "n3c2s1001:nchw",
+      // vector: 14x14 (one fold per run), 1001 (several folds, then a tail of one); more
+      // channels than a block holds (256): three blocks of 201, 201, 199 on one thread.
+      "n2c5h14w14:nchw", "n3c2s1001:nchw", "n2c601s9:nchw",
       // channels_last statistics, swept 4 rows at a time in folds of 16 rows: 21 rows (a
       // full fold, then 4 + 1), 18 rows (a last fold of 2 lone rows), vectors then lanes
       // (203 = 25 * 8 + 3); more than 2048 channels (two groups, a group narrower than a row).
