@@ -98,7 +98,7 @@ int run_workload(const Workload& workload, bool cold, bool hot, const RunInfo& i
     const int sets = cache == Cache::cold ? pool.sets() : 1;
     std::fprintf(stderr, "bnorm bench: %-40s %d set%s, %d contenders\n", bench_case.name().c_str(),
                  sets, sets == 1 ? "" : "s", static_cast<int>(timed.size()));
-    const std::vector<Measurement> m = time_interleaved(timed, sets, policy);
+    const std::vector<Measurement> m = time_interleaved(timed, pool, sets, policy);
     const double sol_us = m[0].median() * 1e6;
     for (ResultRow row : workload_rows) {
       row.bench_case = bench_case;

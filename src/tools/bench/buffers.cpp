@@ -97,6 +97,11 @@ void flush_from_caches(const void* data, std::size_t bytes) {
 #endif
 }
 
+void BufferPool::flush_outputs(int i) const {
+  const FloatBuffer& out = out_[static_cast<std::size_t>(i)];
+  flush_from_caches(out.data(), out.size() * sizeof(float));
+}
+
 std::size_t BufferPool::bytes() const {
   return static_cast<std::size_t>(sets()) * workload_.buffer_set_bytes();
 }

@@ -57,6 +57,8 @@ class BufferPool {
   int sets() const { return static_cast<int>(x_.size()); }
   BufferSet set(int i) const;
   std::size_t bytes() const;
+  // Writes set i's out buffer back to DRAM and evicts it from the caches (flush_from_caches).
+  void flush_outputs(int i) const;
 
  private:
   const Workload workload_;

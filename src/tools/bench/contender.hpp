@@ -35,11 +35,12 @@ class Contender {
   // The timed call: the workload's op on buffer set `set`. The harness allocates nothing
   // around it; what a peer library allocates inside its own call is part of its cost.
   virtual void run(int set) = 0;
-  // Cold measurements call this after each run (untimed). A contender that writes into
-  // memory it allocated itself, not into the buffer set (libtorch allocates its outputs on
-  // every call, and glibc hands back the block it freed on the previous call), flushes that
-  // memory from the caches here, so that its output starts the next call in DRAM like
-  // everyone else's. Otherwise "cold" would time it writing into cache.
+  // Cold measurements call this after each run (untimed), when the harness has flushed the
+  // set's out buffer from the caches (time_interleaved). A contender that writes into memory
+  // it allocated itself, not into the buffer set (libtorch allocates its outputs on every
+  // call, and glibc hands back the block it freed on the previous call), flushes that memory
+  // here, so that its output starts the next call in DRAM like everyone else's. Otherwise
+  // "cold" would time it writing into cache.
   virtual void flush_own_outputs() {}
   // Valid after prepare() and exactly one run(0). May copy (never timed).
   virtual ContenderOutputs outputs() = 0;

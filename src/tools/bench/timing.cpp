@@ -30,7 +30,8 @@ double Measurement::min() const {
   return seconds.empty() ? 0.0 : *std::min_element(seconds.begin(), seconds.end());
 }
 
-std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders, int sets,
+std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders,
+                                          const BufferPool& pool, int sets,
                                           const TimingPolicy& policy) {
   using clock = std::chrono::steady_clock;
   const std::size_t k = contenders.size();
@@ -58,7 +59,7 @@ std::vector<Measurement> time_interleaved(std::span<Contender* const> contenders
       const clock::time_point start = clock::now();
       contenders[i]->run(set);
       const clock::time_point stop = clock::now();
-      if (cold) contenders[i]->flush_own_outputs();
+      if (cold) pool.flush_outputs(set), contenders[i]->flush_own_outputs();
       const double s = std::chrono::duration<double>(stop - start).count();
       results[i].seconds.push_back(s);  // capacity reserved: no allocation
       total[i] += s;
