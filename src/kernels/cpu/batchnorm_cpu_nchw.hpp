@@ -39,11 +39,12 @@ constexpr int kBlockLlcShare = 4;          // the blocks of all threads take 1/4
 // the block from L3 (from L2 where it is that small). A block's slice of one image is
 // contiguous, and the longer that run, the better the prefetchers keep up from DRAM: with
 // slices of 4 MiB instead of 512 KiB (2 threads; 128 channels a block instead of 20 on
-// 32x256x14x14), dlopen A/B, the time from DRAM: 32x256x14x14 forward_train 0.85x, backward
-// 0.77-0.92x, moments 0.77-0.81x, in cache 0.89-0.93x; 16x128x28x28 0.87-0.98x; 32x64x56x56
-// (beyond the LLC) forward_train 0.94x, backward 0.90-1.0x; small ones (2x512x28x28,
-// 1x256x56x56, 4x64x16x16x16) 0.95-1.05x. Slices of 2 MiB gained about half as much on
-// 32x256x14x14; the same 512 KiB cut in even blocks, nothing.
+// 32x256x14x14), dlopen A/B, the time from DRAM: 32x256x14x14 forward_train 0.85-0.94x,
+// backward 0.77-0.92x, moments 0.77-0.81x, in cache 0.84-0.99x; 16x128x28x28 0.85-0.98x;
+// 32x64x56x56 (beyond the LLC) 0.90-1.0x, but its forward_train in the bench's hot case
+// 0.99-1.10x; small ones (2x512x28x28, 1x256x56x56, 4x64x16x16x16) 0.93-1.05x. Slices of
+// 2 MiB gained about half as much on 32x256x14x14; the same 512 KiB cut in even blocks,
+// nothing. (docs/benchmarks.md, run of e9dc6bf.)
 inline i64 nchw_block(const BatchNormProblem& p, int tensors, int threads) {
   const i64 channel_bytes = p.batch * p.spatial * 4 * tensors;
   const i64 llc_share = cpu_features().llc_bytes / (kBlockLlcShare * threads);

@@ -21,8 +21,10 @@ namespace bnorm::cpu {
 namespace {
 
 constexpr i64 kRowsMinSpatial = 8;     // the vector width: a run holds one full vector
-// Longer runs stay with the channel blocks, whose pass 2 reads L2 instead of L3: on cold
-// 32x256x14x14 (S = 196) rows were 11-22% slower in forward_train (8x8: 1.5x faster).
+// Longer runs stay with the channel blocks: on 32x256x14x14 (S = 196) rows were 11-22%
+// slower in forward_train from DRAM (8x8: 1.5x faster). Measured again with the blocks' L3
+// slices (e9dc6bf): rows 1.03-1.36x slower on 32x256x14x14, blocks 1.10-1.31x slower on
+// 256x64x8x8 and the same on 8x512x7x7.
 constexpr i64 kRowsMaxSpatial = 128;
 constexpr i64 kRowsMinBatch = 4;       // fewer images: too few chunks to share
 
