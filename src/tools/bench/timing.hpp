@@ -39,7 +39,8 @@ struct Measurement {
 // other contender's dirty lines in the caches. (Before, only libtorch's own output was
 // flushed; the round-robin order puts each contender after the same one in 3 calls of 4,
 // so bnorm always wrote back the probe's y inside its own time, oneDNN bnorm's, while the
-// probe followed libtorch and oneDNN with clean caches.)
+// probe followed libtorch and oneDNN with clean caches: measured, the probe was flattered
+// against all three by about a tenth; see docs/benchmarks.md.)
 // Hot (sets = 1): every timed call on set 0 directly follows an untimed call of the same
 // contender on set 0, so it finds x, dy and its output where its own previous call left
 // them: in the caches of the threads that use them. Otherwise each contender would start
