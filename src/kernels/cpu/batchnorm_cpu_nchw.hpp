@@ -368,9 +368,10 @@ void nchw_backward_impl(const BatchNormBackwardArgs& a) {
     const i64 block = nchw_block(p, 2, threads);
     for (i64 c0 = mine.begin; c0 < mine.end; c0 += block) {
       const i64 nb = std::min(block, mine.end - c0);
-      double sdy[kMaxBlock] = {}, sdyxm[kMaxBlock] = {};
+      double sdy[kMaxBlock], sdyxm[kMaxBlock];  // nb used
       GradCoef q[kMaxBlock];
       if (sums) nchw_block_grad_sums<V>(a, g, c0, nb, sdy, sdyxm);
+      else std::fill_n(sdy, nb, 0.0), std::fill_n(sdyxm, nb, 0.0);
       accumulate_param_grads(a, c0, nb, sdy, sdyxm);
       for (i64 j = 0; j < nb; ++j) q[j] = grad_coefficients(a, c0 + j, sdy[j], sdyxm[j], m);
       if (!a.mask.dx) continue;
