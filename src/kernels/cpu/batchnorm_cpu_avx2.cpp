@@ -35,6 +35,14 @@ struct Avx2 {
     _mm256_storeu_pd(acc, _mm256_add_pd(_mm256_loadu_pd(acc), lo));
     _mm256_storeu_pd(acc + 4, _mm256_add_pd(_mm256_loadu_pd(acc + 4), hi));
   }
+  // acc[0] += the sum of the lanes of a, acc[1] += that of b, each ((0+1)+(4+5))+((2+3)+(6+7)),
+  // added in double.
+  static void add_lane_sums(double* acc, Avx2 a, Avx2 b) {
+    const __m256 h = _mm256_hadd_ps(a.v, b.v);  // a01 a23 b01 b23 | a45 a67 b45 b67
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+    q = _mm_hadd_ps(q, q);  // sum(a) sum(b) sum(a) sum(b)
+    _mm_storeu_pd(acc, _mm_add_pd(_mm_loadu_pd(acc), _mm_cvtps_pd(q)));
+  }
   // Lane j = the sum of the lanes of a[j]: ((0+1)+(2+3))+((4+5)+(6+7)) (three hadd levels).
   static Avx2 lane_sums(const Avx2* a) {
     const __m256 p = _mm256_hadd_ps(_mm256_hadd_ps(a[0].v, a[1].v), _mm256_hadd_ps(a[2].v, a[3].v));

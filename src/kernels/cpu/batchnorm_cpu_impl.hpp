@@ -5,8 +5,9 @@
 //
 // A vector type V provides: width; zero(), set1(), load() (unaligned), store() (unaligned),
 // stream() (non-temporal, 32-byte aligned; plain store where the ISA has none), fence(),
-// + - *, fmadd(a, b, c) = a * b + c, add_to(double* acc, v): acc[l] += v[l], and
-// lane_sums(const V* a): lane j = the sum of the lanes of a[j] (j < width, a fixed tree).
+// + - *, fmadd(a, b, c) = a * b + c, add_to(double* acc, v): acc[l] += v[l],
+// lane_sums(const V* a): lane j = the sum of the lanes of a[j] (j < width, a fixed tree), and
+// add_lane_sums(double* acc, a, b): acc[0] += the sum of a's lanes, acc[1] += b's (a fixed tree).
 // F1 below is the one-lane version; it runs the tails with the same code.
 //
 // Design (why it is fast and why it is exact enough):
@@ -22,7 +23,7 @@
 //  - Precision: sums are shifted by a per-channel pivot K (the channel's first value, or the
 //    mean of a few values: sample_pivots), so x - K is exact (Sterbenz) for data near its
 //    mean. Floats are summed over short blocks (32 steps, 4 accumulators) and each block is
-//    folded into double. If the pivot turns out far from the mean (|mean - K| > 2 std), the
+//    folded into double (per lane, or as a fixed tree of its lanes). If the pivot turns out far from the mean (|mean - K| > 2 std), the
 //    channel is summed again around K = mean (channels_last: the whole group of channels,
 //    as one channel is a column).
 //    Sums that are not finite (NaN/Inf input, or finite values whose squares overflow

@@ -80,6 +80,16 @@ i64 nchw_fold_runs(const NchwGeometry& g) {
 // tensor pointer were reloaded at every step; with that and the tail as four scalar steps,
 // the statistics of 32x256x14x14 in cache were 1.12x slower); s1[j], s2[j] receive the
 // totals. Order per channel: runs, then positions, fixed.
+// Each fold (a run of up to kFoldSteps vectors, or fold_runs short runs) is summed across its
+// lanes in float, a fixed tree, and added to the channel's pair of doubles: 16 bytes a channel.
+// Adding the fold lane by lane into W doubles a channel instead (128 bytes for both sums, 32
+// KiB for a block of 256 channels, the whole L1) made every fold a read-modify-write of two
+// lines that the stream of x had evicted; from DRAM that held the statistics of
+// 32x256x14x14 (one fold per run) at 1.6x the time of a plain read of x with one thread, and
+// a micro-benchmark of the same loop with register-only folds ran at the plain read's speed.
+// dlopen A/B, time lanes-in-float / lanes-in-double: 32x256x14x14 statistics from DRAM
+// 0.82-0.85x (one thread 0.67x), forward_train from DRAM 0.89-0.91x; in cache 1.02x and 1.005x;
+// backward, and runs of several folds (28x28, 56x56), 0.97-1.03x.
 // prefetch (long runs only; nullptr: none): the tensor term reads, from DRAM. Each run's
 // lines are prefetched while the same run of the previous image is summed: runs are read
 // image by image, and the jump of a whole image at every image defeats the hardware
@@ -90,9 +100,8 @@ template <class V, class Coef, class Term>
 void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Coef&& coef, Term&& term,
                      double* s1, double* s2, const float* prefetch) {
   constexpr int W = V::width;
-  double l1[kMaxBlock][W], l2[kMaxBlock][W], t1[kMaxBlock], t2[kMaxBlock];  // nb used
-  std::fill_n(&l1[0][0], nb * W, 0.0), std::fill_n(&l2[0][0], nb * W, 0.0);
-  std::fill_n(t1, nb, 0.0), std::fill_n(t2, nb, 0.0);
+  double t[kMaxBlock][2];  // nb used: the channel's two sums
+  std::fill_n(&t[0][0], nb * 2, 0.0);
   const i64 nv = g.len / W, fold_runs = nchw_fold_runs<V>(g);
   const bool tail_vec = nchw_run_steps<V>(g) > nv;  // the last len % W values as a vector
   const V tail_mask = last_vector_mask<V>(g.len);
@@ -113,8 +122,7 @@ void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Coef&& coef, 
           }
           for (; v < end; ++v) term(o + v * W, kc, NoMask{}, a[0], q[0]);
           if (end == nv && tail_vec) term(o + g.len - W, kc, tail_mask, a[1], q[1]);
-          V::add_to(l1[j], (a[0] + a[1]) + (a[2] + a[3]));
-          V::add_to(l2[j], (q[0] + q[1]) + (q[2] + q[3]));
+          V::add_lane_sums(t[j], (a[0] + a[1]) + (a[2] + a[3]), (q[0] + q[1]) + (q[2] + q[3]));
         }
       }
   } else {
@@ -134,15 +142,12 @@ void nchw_block_sums(const NchwGeometry& g, i64 S, i64 c0, i64 nb, Coef&& coef, 
             for (i64 i = 0; i < g.len; ++i) term(o + i, kc, NoMask{}, b1[j], b2[j]);
         }
       for (i64 j = 0; j < nb; ++j) {
-        V::add_to(l1[j], a1[j]), V::add_to(l2[j], a2[j]);
-        t1[j] += b1[j].v, t2[j] += b2[j].v;
+        V::add_lane_sums(t[j], a1[j], a2[j]);
+        t[j][0] += b1[j].v, t[j][1] += b2[j].v;
       }
     }
   }
-  for (i64 j = 0; j < nb; ++j) {
-    for (int l = 0; l < W; ++l) t1[j] += l1[j][l], t2[j] += l2[j][l];
-    s1[j] = t1[j], s2[j] = t2[j];
-  }
+  for (i64 j = 0; j < nb; ++j) s1[j] = t[j][0], s2[j] = t[j][1];
 }
 
 // For channels c0 .. c0+nb-1: s1[j] = sum (x - k[j]), s2[j] = sum (x - k[j])^2.
