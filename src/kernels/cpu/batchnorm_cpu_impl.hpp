@@ -23,9 +23,9 @@
 //  - Precision: sums are shifted by a per-channel pivot K (the channel's first value, or the
 //    mean of a few values: sample_pivots), so x - K is exact (Sterbenz) for data near its
 //    mean. Floats are summed over short blocks (32 steps, 4 accumulators) and each block is
-//    folded into double (per lane, or as a fixed tree of its lanes). If the pivot turns out far from the mean (|mean - K| > 2 std), the
-//    channel is summed again around K = mean (channels_last: the whole group of channels,
-//    as one channel is a column).
+//    folded into double (lane by lane, or as a fixed tree of its lanes). If the pivot turns
+//    out far from the mean (|mean - K| > 2 std), the channel is summed again around K = mean
+//    (channels_last: the whole group of channels, as one channel is a column).
 //    Sums that are not finite (NaN/Inf input, or finite values whose squares overflow
 //    float) are redone in double, two passes, like the reference.
 //    The output is y = (x - K) * scale + shift, shift = beta - (mean - K) * scale in double,
