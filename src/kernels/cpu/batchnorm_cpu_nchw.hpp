@@ -89,7 +89,7 @@ i64 nchw_fold_runs(const NchwGeometry& g) {
 // a micro-benchmark of the same loop with register-only folds ran at the plain read's speed.
 // dlopen A/B, time lanes-in-float / lanes-in-double: 32x256x14x14 statistics from DRAM
 // 0.82-0.85x (one thread 0.67x), forward_train from DRAM 0.89-0.91x; in cache 1.02x and 1.005x;
-// backward, and runs of several folds (28x28, 56x56), 0.97-1.03x.
+// backward 0.97-1.0x; runs of several folds (28x28, 56x56) 0.96-1.03x.
 // prefetch (long runs only; nullptr: none): the tensor term reads, from DRAM. Each run's
 // lines are prefetched while the same run of the previous image is summed: runs are read
 // image by image, and the jump of a whole image at every image defeats the hardware
