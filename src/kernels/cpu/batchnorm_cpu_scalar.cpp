@@ -51,7 +51,9 @@ struct Lanes8 {
   // acc[0] += the sum of the lanes of a, acc[1] += that of b, in the order of
   // Avx2::add_lane_sums.
   static void add_lane_sums(double* acc, Lanes8 a, Lanes8 b) {
-    auto sum = [](const float* v) { return ((v[0] + v[1]) + (v[4] + v[5])) + ((v[2] + v[3]) + (v[6] + v[7])); };
+    auto sum = [](const float* v) {
+      return ((v[0] + v[1]) + (v[4] + v[5])) + ((v[2] + v[3]) + (v[6] + v[7]));
+    };
     acc[0] += sum(a.v), acc[1] += sum(b.v);
   }
   // Lane j = the sum of the lanes of a[j], in the order of Avx2::lane_sums.
