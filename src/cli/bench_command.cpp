@@ -12,7 +12,7 @@ namespace bnorm::cli {
 
 Command add_bench_command(CLI::App& parent) {
   auto options = std::make_shared<bench::BenchOptions>();
-  CLI::App* bench = parent.add_subcommand("bench", "Time batch-norm kernels against a speed-of-light probe, oneDNN and libtorch");
+  CLI::App* bench = parent.add_subcommand("bench", "Time batch-norm kernels against speed-of-light probes (one pass and two), oneDNN and libtorch");
   bench->add_option("--format", options->format, "Output format")->check(CLI::IsMember({"table", "json"}));
   bench->add_option("--filter", options->filters, "Keep only cases whose name contains this text (repeatable)");
   bench->add_option("--repetitions", options->repetitions, "Timed runs per measurement (0 = automatic)")->check(CLI::NonNegativeNumber);

@@ -4,7 +4,10 @@
 #            leaves files that were already saved intact;
 #   workflow train (a short run on Fashion-MNIST), eval, predict (IDX and PGM), summary, Ctrl-C,
 #            resume; exit 77
-#            (skipped) when Fashion-MNIST is not installed.
+#            (skipped) when Fashion-MNIST is not installed;
+#   bench    `bnorm bench --quick` on one small shape: every implementation passes validation
+#            (exit 0) and the JSON has the issue's keys, and two_pass_us where it applies.
+#            Times are not checked (a smoke test, not a measurement).
 set -uo pipefail
 bnorm=$1
 case_name=$2
@@ -125,6 +128,27 @@ PY
   cp "$out/model.safetensors" "$work/first.safetensors"
   "$bnorm" train --resume "$out/checkpoint.safetensors" || fail "resume"
   cmp -s "$out/model.safetensors" "$work/first.safetensors" || fail "resuming a finished run changed the model"
+  ;;
+bench)
+  "$bnorm" bench --quick --filter n8c512h7w7:nchw --format json > "$work/bench.json" 2> "$work/bench.err" \
+    || fail "bench: exit $? ($(tail -3 "$work/bench.err"))"
+  python3 - "$work/bench.json" <<'PY' || fail "bench: JSON"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+keys = ["shape", "layout", "op", "cache", "impl", "median_us", "sol_us"]
+cases = {(r["op"], r["cache"]) for r in rows}
+assert cases == {(op, c) for op in ("forward_train", "forward_infer", "backward")
+                 for c in ("cold", "hot")}, cases
+for r in rows:
+    assert all(k in r for k in keys), r
+    assert r["shape"] == "8x512x7x7" and r["layout"] == "nchw", r
+    if r["impl"] == "bnorm":
+        assert r["median_us"] > 0 and r["sol_us"] > 0, r
+    assert ("two_pass_us" in r) == (r["op"] != "forward_infer"), r
+    if "two_pass_us" in r:
+        assert r["two_pass_us"] > 0, r
+print("bench JSON ok:", len(rows), "rows")
+PY
   ;;
 *)
   echo "unknown case $case_name"; exit 2 ;;

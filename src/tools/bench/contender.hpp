@@ -1,6 +1,6 @@
-// One implementation under test ("contender"): the speed-of-light probe, bnorm, and the
-// peers oneDNN and libtorch. The harness drives them all through this interface, so the
-// timing loop, validation and reporting are written once.
+// One implementation under test ("contender"): the speed-of-light probe (and the two-pass
+// probe), bnorm, and the peers oneDNN and libtorch. The harness drives them all through this
+// interface, so the timing loop, validation and reporting are written once.
 //
 // Life of a contender in one workload:
 //   prepare(workload, pool, params)  everything that allocates (primitives, tensor views of
@@ -49,6 +49,8 @@ class Contender {
 };
 
 std::unique_ptr<Contender> make_probe_contender();
+// forward_train and backward only: their ceiling as two passes (probe_loops.hpp).
+std::unique_ptr<Contender> make_two_pass_probe_contender();
 std::unique_ptr<Contender> make_bnorm_contender();
 #ifdef BNORM_HAVE_ONEDNN
 std::unique_ptr<Contender> make_onednn_contender();

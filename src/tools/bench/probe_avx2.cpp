@@ -1,4 +1,4 @@
-// The speed-of-light loops built for AVX2/FMA (see probe_loops.hpp); probe.cpp calls them
+// The probe loops built for AVX2/FMA (see probe_loops.hpp); probe.cpp calls them
 // only when the CPU reports both.
 #include "tools/bench/probe_loops.hpp"
 
@@ -7,6 +7,12 @@ namespace bnorm::bench::detail {
 void probe_forward_avx2(const float* x, float* y, std::int64_t n) { probe_forward_loop(x, y, n); }
 void probe_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n) {
   probe_backward_loop(x, dy, dx, n);
+}
+void probe_two_pass_forward_avx2(const float* x, float* y, std::int64_t n) {
+  probe_two_pass_forward_loop(x, y, n);
+}
+void probe_two_pass_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n) {
+  probe_two_pass_backward_loop(x, dy, dx, n);
 }
 
 }  // namespace bnorm::bench::detail

@@ -35,7 +35,8 @@ void print_table(std::FILE* out, const RunInfo& info, const std::vector<ResultRo
   std::fprintf(out, "peers: %s; absent (not built in): %s\n", peers.empty() ? "none" : peers.c_str(),
                absent.empty() ? "none" : absent.c_str());
   std::fprintf(out, "SOL = speed-of-light probe (%s loop moving only the unavoidable bytes); us = median microseconds;\n"
-                    "%%SOL = SOL us / impl us; vs peer = fastest peer us / bnorm us (>1: bnorm faster); GB/s = unavoidable bytes / median\n\n",
+                    "%%SOL = SOL us / impl us; vs peer = fastest peer us / bnorm us (>1: bnorm faster); GB/s = unavoidable bytes / median\n"
+                    "2P us = the two-pass probe (forward_train and backward: inputs read twice, slice by slice, nothing else); %%2P = 2P us / bnorm us\n\n",
                info.probe_isa.c_str());
 
   std::vector<std::string> impls;
@@ -45,7 +46,8 @@ void print_table(std::FILE* out, const RunInfo& info, const std::vector<ResultRo
 
   std::fprintf(out, "%-38s %10s", "case", "SOL us");
   for (const std::string& impl : impls) std::fprintf(out, " %11s %5s", (impl + " us").c_str(), "%SOL");
-  std::fprintf(out, " %8s %8s %8s  %s\n", "vs peer", "GB/s", "SOL GB/s", "bnorm kernel");
+  std::fprintf(out, " %8s %8s %8s %8s %5s  %s\n", "vs peer", "GB/s", "SOL GB/s", "2P us", "%2P",
+               "bnorm kernel");
 
   std::vector<std::string> errors;
   for (std::size_t begin = 0; begin < rows.size();) {
@@ -78,7 +80,17 @@ void print_table(std::FILE* out, const RunInfo& info, const std::vector<ResultRo
       std::fprintf(out, " %8.1f", gigabytes_per_second(w, bnorm->median_us));
     else
       std::fprintf(out, " %8s", "-");
-    std::fprintf(out, " %8.1f  %s\n", gigabytes_per_second(w, sol), bnorm ? bnorm->detail.c_str() : "");
+    std::fprintf(out, " %8.1f", gigabytes_per_second(w, sol));
+    const double two_pass = rows[begin].two_pass_us;
+    if (two_pass > 0)
+      std::fprintf(out, " %8.1f", two_pass);
+    else
+      std::fprintf(out, " %8s", "-");
+    if (two_pass > 0 && bnorm && bnorm->ok)
+      std::fprintf(out, " %4.0f%%", 100.0 * two_pass / bnorm->median_us);
+    else
+      std::fprintf(out, " %5s", "-");
+    std::fprintf(out, "  %s\n", bnorm ? bnorm->detail.c_str() : "");
     begin = end;
   }
   if (!errors.empty()) {
@@ -109,6 +121,7 @@ void print_json(std::FILE* out, const RunInfo& info, const std::vector<ResultRow
     }
     o["sol_min_us"] = rounded(r.sol_min_us);
     o["sol_gbps"] = rounded(gigabytes_per_second(w, r.sol_us));
+    if (r.two_pass_us > 0) o["two_pass_us"] = rounded(r.two_pass_us);
     o["repetitions"] = r.repetitions;
     o["sets"] = r.sets;
     o["threads"] = info.threads;

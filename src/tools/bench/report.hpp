@@ -1,5 +1,5 @@
 // Reporting: the human table and the JSON array (keys shape, layout, op, cache, impl,
-// median_us, sol_us, plus extras) of one benchmark run.
+// median_us, sol_us, plus extras such as two_pass_us) of one benchmark run.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +23,7 @@ struct ResultRow {
   int repetitions = 0;
   double sol_us = 0.0;     // the probe's median in the same interleaved run
   double sol_min_us = 0.0; // the probe's fastest call in that run
+  double two_pass_us = 0.0; // the two-pass probe's median in that run (0: not timed)
   double max_error = 0.0;  // worst relative error against the reference
   int sets = 1;            // buffer sets rotated through (1 = hot)
 };
