@@ -65,10 +65,11 @@ inline const std::vector<std::string>& kernel_cases() {
       // vector: 14x14 (one fold per run), 1001 (several folds, then a tail of one); more
       // channels than a block holds (256): three blocks of 201, 201, 199 on one thread.
       "n2c5h14w14:nchw", "n3c2s1001:nchw", "n2c601s9:nchw",
-      // channels_last statistics, swept 4 rows at a time in folds of 16 rows: 21 rows (a
-      // full fold, then 4 + 1), 18 rows (a last fold of 2 lone rows), vectors then lanes
+      // channels_last statistics, swept 4 rows at a time in folds of 32 rows (kFoldSteps):
+      // 21 rows (one short fold, 4 * 5 + 1), 18 rows (4 * 4 + 2 lone rows), 37 rows (a full
+      // fold, then 4 + 1), 34 rows (a full fold, then 2 lone rows), vectors then lanes
       // (203 = 25 * 8 + 3); more than 2048 channels (two groups, a group narrower than a row).
-      "n3c203s7:nhwc", "n3c11s6:nhwc", "n9c2061:nc",
+      "n3c203s7:nhwc", "n3c11s6:nhwc", "n1c203s37:nhwc", "n2c11s17:nhwc", "n9c2061:nc",
       // channels_first, short runs, several images (cpu: images as rows): C % 8 != 0,
       // S % 8 != 0 and == 0, chunks of more than one image (N > 32).
       "n5c19s13:nchw", "n4c16h8w8:nchw", "n6c9h7w7:nchw", "n4c3s128:nchw", "n37c10s9:nchw",
