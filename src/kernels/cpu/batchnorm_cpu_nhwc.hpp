@@ -97,7 +97,7 @@ constexpr i64 kPrefetchAheadBytes = 8 << 10;  // how far ahead of the sweep the 
 // / 272; 6272 x 256 hot 98 / 145 / 162, cold 349 / 392 / 805.
 template <class V, std::size_t kStreams, class Term>
 void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
-                     const std::array<const float*, kStreams>& streams, const ChunkWorkspace& ws,
+                     std::array<const float*, kStreams> streams, const ChunkWorkspace& ws,
                      Term&& term) {
   constexpr int W = V::width;
   const Range r = chunk_rows(pl, chunk);
@@ -110,7 +110,7 @@ void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
   auto sweep = [&]<int n, bool kFirst>(i64 row) {
     constexpr i64 lines_per_step = std::max(1, n * W * 4 / 64);
     const i64 o = row * C + g0;
-    i64 ahead = (row + n) * C * 4 + kPrefetchAheadBytes;  // bytes into each stream
+    const i64 ahead = (row + n) * C * 4 + kPrefetchAheadBytes;  // bytes into each stream
     const i64 end = pl.rows * C * 4;
     auto add_rows = [&]<class U>(i64 c) {
       U p = kFirst ? U::zero() : U::load(a1 + c), q = kFirst ? U::zero() : U::load(a2 + c);
@@ -119,9 +119,11 @@ void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
     };
     i64 c = 0;
     for (; c + W <= gc; c += W) {
+      // The step's prefetch offset from c, not a running sum: GCC kept that sum on the stack,
+      // a store-to-load chain through every step.
       if (prefetch)
-        for (i64 l = 0; l < lines_per_step && ahead < end; ++l, ahead += 64)
-          for (const float* s : streams) __builtin_prefetch(reinterpret_cast<const char*>(s) + ahead, 0, 2);
+        for (i64 l = 0, at = ahead + c / W * lines_per_step * 64; l < lines_per_step && at < end; ++l, at += 64)
+          for (const float* s : streams) __builtin_prefetch(reinterpret_cast<const char*>(s) + at, 0, 2);
       add_rows.template operator()<V>(c);
     }
     for (; c < gc; ++c) add_rows.template operator()<F1>(c);
