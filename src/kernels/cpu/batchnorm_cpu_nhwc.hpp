@@ -119,8 +119,9 @@ void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
     };
     i64 c = 0;
     for (; c + W <= gc; c += W) {
-      // The step's prefetch offset from c, not a running sum: GCC kept that sum on the stack,
-      // a store-to-load chain through every step.
+      // The step's prefetch offset from c, not a running sum, and `streams` by value: GCC kept
+      // the sum on the stack (a store-to-load chain through every step) and reloaded the
+      // pointers. dlopen A/B in cache: statistics 0.91-0.95x the time, forward_train 0.95x.
       if (prefetch)
         for (i64 l = 0, at = ahead + c / W * lines_per_step * 64; l < lines_per_step && at < end; ++l, at += 64)
           for (const float* s : streams) __builtin_prefetch(reinterpret_cast<const char*>(s) + at, 0, 2);
