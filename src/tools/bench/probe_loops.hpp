@@ -23,7 +23,11 @@
 //   backward: pass 1 sums dy and dy * x, pass 2 writes dx = dy * a + x * b.
 // Its time is what a two-pass batch norm costs on this machine when nothing else costs
 // anything (pivots, per-channel reductions, merges, barriers): a kernel's %SOL above the
-// two-pass probe's own %SOL would need the data read once.
+// two-pass probe's own %SOL would need the data read once. A kernel can reach it only where
+// a slice holds whole channels (channels_first, long runs, channel block by block); where
+// every channel spans every row (channels_last, (N, C), short channels_first runs), pass 2
+// starts after the whole tensor is read, from L3 once a thread's share exceeds its L2, and
+// the two-pass probe is optimistic (docs/benchmarks.md, run of 2026-11-22).
 #pragma once
 
 #include <omp.h>
