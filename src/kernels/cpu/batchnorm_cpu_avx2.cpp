@@ -35,6 +35,10 @@ struct Avx2 {
     _mm256_storeu_pd(acc, _mm256_add_pd(_mm256_loadu_pd(acc), lo));
     _mm256_storeu_pd(acc + 4, _mm256_add_pd(_mm256_loadu_pd(acc + 4), hi));
   }
+  static void store_to(double* acc, Avx2 a) {
+    _mm256_storeu_pd(acc, _mm256_cvtps_pd(_mm256_castps256_ps128(a.v)));
+    _mm256_storeu_pd(acc + 4, _mm256_cvtps_pd(_mm256_extractf128_ps(a.v, 1)));
+  }
   // acc[0] += the sum of the lanes of a, acc[1] += that of b, each ((0+1)+(4+5))+((2+3)+(6+7)),
   // added in double.
   static void add_lane_sums(double* acc, Avx2 a, Avx2 b) {

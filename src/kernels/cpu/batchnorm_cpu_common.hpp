@@ -47,6 +47,7 @@ struct F1 {
   friend F1 operator*(F1 a, F1 b) { return {a.v * b.v}; }
   static F1 fmadd(F1 a, F1 b, F1 c) { return {a.v * b.v + c.v}; }
   static void add_to(double* acc, F1 a) { acc[0] += a.v; }
+  static void store_to(double* acc, F1 a) { acc[0] = a.v; }
 };
 
 // A mask for the overlapping last vector of a run (see batchnorm_cpu_nchw_rows.hpp), or none.

@@ -11,7 +11,6 @@
 
 #include <array>
 #include <bit>
-#include <utility>
 
 #include "kernels/cpu/batchnorm_cpu_common.hpp"
 
@@ -67,15 +66,6 @@ bool nhwc_stream(const BatchNormProblem& p, int tensors, const float* out) {
   return stream_outputs<V>(p, tensors) && p.channels % 8 == 0 && is_aligned(out, 32);
 }
 
-// Row `chunk` of ws.s1 and ws.s2 (the chunk's partials), cleared.
-inline std::pair<double*, double*> chunk_partials(const NhwcPlan& pl, i64 chunk, i64 gc,
-                                                  const ChunkWorkspace& ws) {
-  double* s1 = ws.s1 + chunk * pl.group;
-  double* s2 = ws.s2 + chunk * pl.group;
-  std::fill(s1, s1 + gc, 0.0), std::fill(s2, s2 + gc, 0.0);
-  return {s1, s2};
-}
-
 constexpr i64 kSweepRows = 4;                 // rows added per load/store of the accumulators
 constexpr i64 kPrefetchAheadBytes = 8 << 10;  // how far ahead of the sweep the prefetch runs
 
@@ -101,7 +91,8 @@ void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
                      Term&& term) {
   constexpr int W = V::width;
   const Range r = chunk_rows(pl, chunk);
-  const auto [s1, s2] = chunk_partials(pl, chunk, gc, ws);
+  double* s1 = ws.s1 + chunk * pl.group;  // row `chunk` of the partials
+  double* s2 = ws.s2 + chunk * pl.group;
   const i64 C = pl.channels;
   const bool prefetch = gc == C;
   alignas(64) float a1[kMaxGroup], a2[kMaxGroup];
@@ -139,9 +130,19 @@ void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
       sweep.template operator()<1, true>(row), ++row;
     }
     for (; row < row1; ++row) sweep.template operator()<1, false>(row);
-    i64 c = 0;
-    for (; c + W <= gc; c += W) V::add_to(s1 + c, V::load(a1 + c)), V::add_to(s2 + c, V::load(a2 + c));
-    for (; c < gc; ++c) s1[c] += a1[c], s2[c] += a2[c];
+    // The first fold stores into the partials, the others add: no clearing pass (as in
+    // rows_chunk_sums).
+    auto fold = [&]<bool kFirst>() {
+      i64 c = 0;
+      for (; c + W <= gc; c += W)
+        if constexpr (kFirst) V::store_to(s1 + c, V::load(a1 + c)), V::store_to(s2 + c, V::load(a2 + c));
+        else V::add_to(s1 + c, V::load(a1 + c)), V::add_to(s2 + c, V::load(a2 + c));
+      for (; c < gc; ++c)
+        if constexpr (kFirst) s1[c] = a1[c], s2[c] = a2[c];
+        else s1[c] += a1[c], s2[c] += a2[c];
+    };
+    if (row0 == r.begin) fold.template operator()<true>();
+    else fold.template operator()<false>();
   }
 }
 

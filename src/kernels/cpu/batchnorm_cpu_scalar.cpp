@@ -48,6 +48,9 @@ struct Lanes8 {
   static void add_to(double* acc, Lanes8 a) {
     for (int l = 0; l < 8; ++l) acc[l] += a.v[l];
   }
+  static void store_to(double* acc, Lanes8 a) {
+    for (int l = 0; l < 8; ++l) acc[l] = a.v[l];
+  }
   // acc[0] += the sum of the lanes of a, acc[1] += that of b, in the order of
   // Avx2::add_lane_sums.
   static void add_lane_sums(double* acc, Lanes8 a, Lanes8 b) {
