@@ -69,7 +69,7 @@ int run_workload(const Workload& workload, bool cold, bool hot, const RunInfo& i
   // The two-pass probe (ops that read their inputs twice), timed right after the probe.
   std::unique_ptr<Contender> two_pass;
   if (workload.op != Op::forward_infer) {
-    two_pass = make_two_pass_probe_contender();
+    two_pass = make_two_pass_probe_contender(workload);
     two_pass->prepare(workload, pool, params);
     timed.push_back(two_pass.get());
   }

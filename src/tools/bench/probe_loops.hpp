@@ -15,19 +15,23 @@
 //
 // The two-pass probe: forward_train and backward cannot write their first output before
 // they have read all of a channel (the statistics, or the gradient sums, come first), so
-// they read their inputs twice. It runs the ideal of that shape, with no channel structure
-// at all: each thread walks its share in slices of two_pass_slice_bytes per input (so that
-// the second pass finds the slice in L2) and per slice
+// they read their inputs twice. It runs the ideal of that shape, with no per-channel work
+// (pivots, reductions, merges), in the order the layout allows:
+//   sliced (channels_first, spatial > 1): a slice of channels is whole in every image, so a
+//     kernel can finish it while it is in L2. Each thread walks its share in slices of
+//     two_pass_slice_bytes per input, both passes per slice.
+//   whole (channels_last and (N, C)): every row holds every channel, so no channel is final
+//     before every row is read. Each thread reads its whole share (pass 1), waits for the
+//     others at a barrier, then reads it again (pass 2), from L3 where a share exceeds L2.
+//     (The sliced order is no bound here: splitting channels across threads instead of rows,
+//     a group per thread while it is in L2, measured slower than bnorm; docs/benchmarks.md,
+//     run of 2026-11-22.)
+// Per slice or share,
 //   forward:  pass 1 sums x - x0 and its square (the statistics' arithmetic), pass 2 writes
 //             y = x * a + b with a taken from those sums;
 //   backward: pass 1 sums dy and dy * x, pass 2 writes dx = dy * a + x * b.
 // Its time is what a two-pass batch norm costs on this machine when nothing else costs
-// anything (pivots, per-channel reductions, merges, barriers): a kernel's %SOL above the
-// two-pass probe's own %SOL would need the data read once. A kernel can reach it only where
-// a slice holds whole channels (channels_first, long runs, channel block by block); where
-// every channel spans every row (channels_last, (N, C), short channels_first runs), pass 2
-// starts after the whole tensor is read, from L3 once a thread's share exceeds its L2, and
-// the two-pass probe is optimistic (docs/benchmarks.md, run of 2026-11-22).
+// anything: a kernel's %SOL above the two-pass probe's own %SOL would need the data read once.
 #pragma once
 
 #include <omp.h>
@@ -72,15 +76,6 @@ void probe_backward_loop(const float* __restrict x, const float* __restrict dy,
 // Per input: with x, y (and dy) of a slice in a 1 MiB L2 and room to spare.
 constexpr std::int64_t two_pass_slice_bytes = std::int64_t{256} << 10;
 
-// slice(begin, end) over each thread's share (probe_split), slice by slice.
-template <typename Slice>
-inline void two_pass_slices(std::int64_t n, Slice slice) {
-  constexpr std::int64_t step = two_pass_slice_bytes / sizeof(float);
-  probe_split(n, [=](std::int64_t begin, std::int64_t end) {
-    for (std::int64_t s = begin; s < end; s += step) slice(s, std::min(end, s + step));
-  });
-}
-
 // The pass-1 sums only steer a, by at most a rounding, so that pass 2 depends on them.
 inline float two_pass_coefficient(float s1, float s2) { return 1.0009765625f + (s1 + s2) * 1e-30f; }
 
@@ -89,54 +84,82 @@ inline float two_pass_coefficient(float s1, float s2) { return 1.0009765625f + (
 // plain reduction loop, one vector chain: 1.1-1.3x the time in cache, micro-benchmark).
 constexpr int kTwoPassLanes = 32;
 template <typename Term>
-inline void two_pass_sums(std::int64_t begin, std::int64_t end, float& s1, float& s2, Term term) {
+inline float two_pass_sums(std::int64_t begin, std::int64_t end, Term term) {
   float a1[kTwoPassLanes] = {}, a2[kTwoPassLanes] = {};
   std::int64_t i = begin;
   for (; i + kTwoPassLanes <= end; i += kTwoPassLanes)
     for (int l = 0; l < kTwoPassLanes; ++l) term(i + l, a1[l], a2[l]);
   for (; i < end; ++i) term(i, a1[0], a2[0]);
-  s1 = s2 = 0.0f;
+  float s1 = 0.0f, s2 = 0.0f;
   for (int l = 0; l < kTwoPassLanes; ++l) s1 += a1[l], s2 += a2[l];
+  return two_pass_coefficient(s1, s2);
 }
 
-// One slice of each. Plain functions over restrict pointers: as lambda bodies, GCC reloaded
-// the captured pointers on every iteration and left the backward sums scalar (5x slower).
-inline void two_pass_forward_slice(const float* __restrict x, float* __restrict y,
-                                   std::int64_t begin, std::int64_t end) {
+// The passes over [begin, end). Plain functions over restrict pointers: as lambda bodies, GCC
+// reloaded the captured pointers on every iteration and left the backward sums scalar (5x
+// slower).
+inline float two_pass_forward_sums(const float* __restrict x, std::int64_t begin, std::int64_t end) {
   const float pivot = x[begin];
-  float s1, s2;
-  two_pass_sums(begin, end, s1, s2, [&](std::int64_t i, float& a1, float& a2) {
+  return two_pass_sums(begin, end, [&](std::int64_t i, float& a1, float& a2) {
     const float d = x[i] - pivot;
     a1 += d;
     a2 += d * d;
   });
-  const float a = two_pass_coefficient(s1, s2);
+}
+
+inline void two_pass_forward_write(const float* __restrict x, float* __restrict y, float a,
+                                   std::int64_t begin, std::int64_t end) {
 #pragma omp simd
   for (std::int64_t i = begin; i < end; ++i) y[i] = x[i] * a + 0.5f;
 }
 
-inline void two_pass_backward_slice(const float* __restrict x, const float* __restrict dy,
-                                    float* __restrict dx, std::int64_t begin, std::int64_t end) {
-  float s1, s2;
-  two_pass_sums(begin, end, s1, s2, [&](std::int64_t i, float& a1, float& a2) {
+inline float two_pass_backward_sums(const float* __restrict x, const float* __restrict dy,
+                                    std::int64_t begin, std::int64_t end) {
+  return two_pass_sums(begin, end, [&](std::int64_t i, float& a1, float& a2) {
     a1 += dy[i];
     a2 += dy[i] * x[i];
   });
-  const float a = two_pass_coefficient(s1, s2);
+}
+
+inline void two_pass_backward_write(const float* __restrict x, const float* __restrict dy,
+                                    float* __restrict dx, float a, std::int64_t begin,
+                                    std::int64_t end) {
 #pragma omp simd
   for (std::int64_t i = begin; i < end; ++i) dx[i] = dy[i] * a + x[i] * 0.25f;
 }
 
-void probe_two_pass_forward_loop(const float* x, float* y, std::int64_t n) {
-  two_pass_slices(n, [=](std::int64_t begin, std::int64_t end) {
-    two_pass_forward_slice(x, y, begin, end);
+// write(begin, end, sums(begin, end)) over [0, n) in the order above: kWhole, each thread's
+// share with a barrier between the passes, pass 2 slice by slice from the share's end (the
+// most recently read first, as the kernels do); else slice by slice.
+template <bool kWhole, typename Sums, typename Write>
+inline void two_pass_loop(std::int64_t n, Sums sums, Write write) {
+  probe_split(n, [=](std::int64_t begin, std::int64_t end) {
+    constexpr std::int64_t step = two_pass_slice_bytes / sizeof(float);
+    if constexpr (kWhole) {
+      const float a = sums(begin, end);
+#pragma omp barrier
+      for (std::int64_t e = end; e > begin; e -= step) write(std::max(begin, e - step), e, a);
+    } else {
+      for (std::int64_t s = begin; s < end; s += step) {
+        const std::int64_t e = std::min(end, s + step);
+        write(s, e, sums(s, e));
+      }
+    }
   });
 }
 
+template <bool kWhole>
+void probe_two_pass_forward_loop(const float* x, float* y, std::int64_t n) {
+  two_pass_loop<kWhole>(
+      n, [=](std::int64_t b, std::int64_t e) { return two_pass_forward_sums(x, b, e); },
+      [=](std::int64_t b, std::int64_t e, float a) { two_pass_forward_write(x, y, a, b, e); });
+}
+
+template <bool kWhole>
 void probe_two_pass_backward_loop(const float* x, const float* dy, float* dx, std::int64_t n) {
-  two_pass_slices(n, [=](std::int64_t begin, std::int64_t end) {
-    two_pass_backward_slice(x, dy, dx, begin, end);
-  });
+  two_pass_loop<kWhole>(
+      n, [=](std::int64_t b, std::int64_t e) { return two_pass_backward_sums(x, dy, b, e); },
+      [=](std::int64_t b, std::int64_t e, float a) { two_pass_backward_write(x, dy, dx, a, b, e); });
 }
 
 }  // namespace
