@@ -25,7 +25,7 @@
 //     others at a barrier, then reads it again (pass 2), from L3 where a share exceeds L2.
 //     (The sliced order is no bound here: splitting channels across threads instead of rows,
 //     a group per thread while it is in L2, measured slower than bnorm; docs/benchmarks.md,
-//     run of 2026-11-22.)
+//     run of 2026-11-22, commit 9f657ab.)
 // Per slice or share,
 //   forward:  pass 1 sums x - x0 and its square (the statistics' arithmetic), pass 2 writes
 //             y = x * a + b with a taken from those sums;
