@@ -8,10 +8,10 @@ namespace bnorm::bench {
 namespace detail {
 void probe_forward_avx2(const float* x, float* y, std::int64_t n);
 void probe_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n);
+template <bool kWhole>  // instantiated in probe_avx2.cpp
 void probe_two_pass_forward_avx2(const float* x, float* y, std::int64_t n);
+template <bool kWhole>
 void probe_two_pass_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n);
-void probe_two_pass_whole_forward_avx2(const float* x, float* y, std::int64_t n);
-void probe_two_pass_whole_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n);
 }  // namespace detail
 
 namespace {
@@ -65,15 +65,19 @@ std::unique_ptr<Contender> make_probe_contender() {
       ProbeLoops{detail::probe_forward_avx2, detail::probe_backward_avx2});
 }
 
+namespace {
+template <bool kWhole>
+std::unique_ptr<Contender> make_two_pass_probe() {
+  return std::make_unique<ProbeContender>(
+      "two-pass probe", ProbeLoops{probe_two_pass_forward_loop<kWhole>, probe_two_pass_backward_loop<kWhole>},
+      ProbeLoops{detail::probe_two_pass_forward_avx2<kWhole>, detail::probe_two_pass_backward_avx2<kWhole>});
+}
+}  // namespace
+
 std::unique_ptr<Contender> make_two_pass_probe_contender(const Workload& workload) {
   // Every row holds every channel: channels_last, and (N, C) in either layout.
-  if (workload.layout == Layout::channels_last || workload.problem().spatial == 1)
-    return std::make_unique<ProbeContender>(
-        "two-pass probe", ProbeLoops{probe_two_pass_forward_loop<true>, probe_two_pass_backward_loop<true>},
-        ProbeLoops{detail::probe_two_pass_whole_forward_avx2, detail::probe_two_pass_whole_backward_avx2});
-  return std::make_unique<ProbeContender>(
-      "two-pass probe", ProbeLoops{probe_two_pass_forward_loop<false>, probe_two_pass_backward_loop<false>},
-      ProbeLoops{detail::probe_two_pass_forward_avx2, detail::probe_two_pass_backward_avx2});
+  const bool whole = workload.layout == Layout::channels_last || workload.problem().spatial == 1;
+  return whole ? make_two_pass_probe<true>() : make_two_pass_probe<false>();
 }
 
 }  // namespace bnorm::bench

@@ -8,17 +8,18 @@ void probe_forward_avx2(const float* x, float* y, std::int64_t n) { probe_forwar
 void probe_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n) {
   probe_backward_loop(x, dy, dx, n);
 }
+template <bool kWhole>
 void probe_two_pass_forward_avx2(const float* x, float* y, std::int64_t n) {
-  probe_two_pass_forward_loop<false>(x, y, n);
+  probe_two_pass_forward_loop<kWhole>(x, y, n);
 }
+template <bool kWhole>
 void probe_two_pass_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n) {
-  probe_two_pass_backward_loop<false>(x, dy, dx, n);
+  probe_two_pass_backward_loop<kWhole>(x, dy, dx, n);
 }
-void probe_two_pass_whole_forward_avx2(const float* x, float* y, std::int64_t n) {
-  probe_two_pass_forward_loop<true>(x, y, n);
-}
-void probe_two_pass_whole_backward_avx2(const float* x, const float* dy, float* dx, std::int64_t n) {
-  probe_two_pass_backward_loop<true>(x, dy, dx, n);
-}
+// Both orders, for probe.cpp (which sees only the declarations).
+template void probe_two_pass_forward_avx2<false>(const float*, float*, std::int64_t);
+template void probe_two_pass_forward_avx2<true>(const float*, float*, std::int64_t);
+template void probe_two_pass_backward_avx2<false>(const float*, const float*, float*, std::int64_t);
+template void probe_two_pass_backward_avx2<true>(const float*, const float*, float*, std::int64_t);
 
 }  // namespace bnorm::bench::detail
