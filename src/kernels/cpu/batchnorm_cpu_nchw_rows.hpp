@@ -5,8 +5,8 @@
 // S floats, strided by an image, and sums each channel's run of a few vectors in one
 // dependent chain. Here each image is a row of C*S contiguous floats, as channels_last rows
 // are: images are cut into chunks (sizes from the problem only), each thread streams its
-// chunks front to back (pass 1), then the chunks back to front (pass 2), and channels are summed four at
-// a time, so the chains overlap.
+// chunks front to back (pass 1), then takes the chunks back to front (pass 2, each chunk's
+// images in order), and channels are summed four at a time, so the chains overlap.
 //
 // Order of every sum (fixed; the thread count changes no bit): per image and channel, float
 // lanes over the run (vectors in order, then the run's last W values with the lanes already
@@ -123,7 +123,8 @@ void rows_chunk_shifted_sums(const float* x, const NchwRowsPlan& pl, i64 chunk, 
 // Pass 2 over chunk `chunk`: y = (x - k) * scale + shift per channel. The caller walks the
 // chunks last to first (the most recently summed are still in cache), and each chunk's images
 // go first to last: walking them backwards too broke each thread's stream at every image, and
-// the prefetchers lost it (256x64x8x8 in L3, one thread, micro-benchmark: 1.16-1.24x the time).
+// the prefetchers lost it (one thread's half of 256x64x8x8, in L3, micro-benchmark: 1.16-1.24x
+// the time).
 template <class V, bool kStream>
 void rows_chunk_normalize(const float* x, float* y, const NchwRowsPlan& pl, i64 chunk,
                           const float* k, const float* scale, const float* shift) {
