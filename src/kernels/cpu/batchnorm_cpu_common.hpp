@@ -50,6 +50,15 @@ struct F1 {
   static void store_to(double* acc, F1 a) { acc[0] = a.v; }
 };
 
+// acc[l] = v[l] for a partial's first term, acc[l] += v[l] for the others: the chunked sums
+// start their partials this way instead of clearing them first (a memset of 16 bytes a
+// channel per chunk was 5% of 8x512x7x7 channels_first forward_train in cache).
+template <class V>
+void store_or_add(double* acc, V v, bool first) {
+  if (first) V::store_to(acc, v);
+  else V::add_to(acc, v);
+}
+
 // A mask for the overlapping last vector of a run (see batchnorm_cpu_nchw_rows.hpp), or none.
 struct NoMask {};
 template <class V>

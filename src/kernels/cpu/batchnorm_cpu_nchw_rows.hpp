@@ -83,10 +83,7 @@ void rows_chunk_sums(const NchwRowsPlan& pl, i64 chunk, const ChunkWorkspace& ws
   double* s2 = ws.s2 + chunk * C;
   const Range r = chunk_images(pl, chunk);
   for (i64 n = r.begin; n < r.end; ++n) {
-    // The chunk's first image stores its sums, the others add theirs: no clearing pass over
-    // the partials (a memset of 16 bytes a channel per chunk, 5% of 8x512x7x7 forward_train
-    // in cache, where every chunk is one image).
-    const bool first = n == r.begin;
+    const bool first = n == r.begin;  // stores its sums, the later images add (store_or_add)
     const i64 image = n * C * S;
     i64 c0 = 0;
     for (; c0 + W <= C; c0 += W) {  // W channels: two overlapped groups of 4, one reduction
@@ -94,8 +91,7 @@ void rows_chunk_sums(const NchwRowsPlan& pl, i64 chunk, const ChunkWorkspace& ws
       for (int h = 0; h < W; h += 4)
         rows_channel_sums<V, 4>(image + (c0 + h) * S, S, mask,
                                 [&](int u) { return coef(c0 + h + u); }, term, t1 + h, t2 + h);
-      if (first) V::store_to(s1 + c0, V::lane_sums(t1)), V::store_to(s2 + c0, V::lane_sums(t2));
-      else V::add_to(s1 + c0, V::lane_sums(t1)), V::add_to(s2 + c0, V::lane_sums(t2));
+      store_or_add(s1 + c0, V::lane_sums(t1), first), store_or_add(s2 + c0, V::lane_sums(t2), first);
     }
     for (; c0 < C; ++c0) {  // the last C % W channels, one at a time
       V t1[W], t2[W];
@@ -103,7 +99,7 @@ void rows_chunk_sums(const NchwRowsPlan& pl, i64 chunk, const ChunkWorkspace& ws
       rows_channel_sums<V, 1>(image + c0 * S, S, mask, [&](int) { return coef(c0); }, term, t1, t2);
       alignas(64) float r1[W], r2[W];
       V::store(r1, V::lane_sums(t1)), V::store(r2, V::lane_sums(t2));
-      s1[c0] = first ? r1[0] : s1[c0] + r1[0], s2[c0] = first ? r2[0] : s2[c0] + r2[0];
+      store_or_add(s1 + c0, F1{r1[0]}, first), store_or_add(s2 + c0, F1{r2[0]}, first);
     }
   }
 }

@@ -130,19 +130,12 @@ void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
       sweep.template operator()<1, true>(row), ++row;
     }
     for (; row < row1; ++row) sweep.template operator()<1, false>(row);
-    // The first fold stores into the partials, the others add: no clearing pass (as in
-    // rows_chunk_sums).
-    auto fold = [&]<bool kFirst>() {
-      i64 c = 0;
-      for (; c + W <= gc; c += W)
-        if constexpr (kFirst) V::store_to(s1 + c, V::load(a1 + c)), V::store_to(s2 + c, V::load(a2 + c));
-        else V::add_to(s1 + c, V::load(a1 + c)), V::add_to(s2 + c, V::load(a2 + c));
-      for (; c < gc; ++c)
-        if constexpr (kFirst) s1[c] = a1[c], s2[c] = a2[c];
-        else s1[c] += a1[c], s2[c] += a2[c];
-    };
-    if (row0 == r.begin) fold.template operator()<true>();
-    else fold.template operator()<false>();
+    const bool first = row0 == r.begin;  // stores into the partials, later folds add
+    i64 c = 0;
+    for (; c + W <= gc; c += W)
+      store_or_add(s1 + c, V::load(a1 + c), first), store_or_add(s2 + c, V::load(a2 + c), first);
+    for (; c < gc; ++c)
+      store_or_add(s1 + c, F1::load(a1 + c), first), store_or_add(s2 + c, F1::load(a2 + c), first);
   }
 }
 
