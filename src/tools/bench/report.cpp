@@ -36,8 +36,9 @@ void print_table(std::FILE* out, const RunInfo& info, const std::vector<ResultRo
                absent.empty() ? "none" : absent.c_str());
   std::fprintf(out, "SOL = speed-of-light probe (%s loop moving only the unavoidable bytes); us = median microseconds;\n"
                     "%%SOL = SOL us / impl us; vs peer = fastest peer us / bnorm us (>1: bnorm faster); GB/s = unavoidable bytes / median\n"
-                    "2P us = the two-pass probe (forward_train and backward: inputs read twice, nothing else; nchw slice by slice,\n"
-                    "        nhwc and nc each thread's whole share, a barrier, then again); %%2P = 2P us / bnorm us\n\n",
+                    "2P us = the two-pass probe (forward_train and backward: inputs read twice, the output written by the second pass,\n"
+                    "        no per-channel work; nchw slice by slice, nhwc and nc each thread's whole share, a barrier,\n"
+                    "        then again); %%2P = 2P us / bnorm us\n\n",
                info.probe_isa.c_str());
 
   std::vector<std::string> impls;
