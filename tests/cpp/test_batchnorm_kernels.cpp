@@ -12,6 +12,7 @@
 #include <array>
 
 #include "batchnorm_test_support.hpp"
+#include "kernels/cpu/cpu_features.hpp"
 
 namespace bnorm::test {
 namespace {
@@ -274,6 +275,52 @@ TEST_P(FastVsReference, Moments) {
 
 INSTANTIATE_TEST_SUITE_P(Cases, FastVsReference, ::testing::ValuesIn(cross(fast_impls(), kernel_cases())),
                          impl_case_name);
+
+// Outputs too big to stay in the last-level cache are written with non-temporal stores
+// (stream_outputs in batchnorm_cpu_common.hpp), in code paths of their own: the aligned
+// head and streamed body of a channels_first run, the streamed channels_last rows, and the
+// fence. The table above is far too small to reach them, so these cases are sized from the
+// LLC this machine reports: every tensor holds more than a quarter of it, so that x and y
+// together exceed the half that stream_outputs tests. One per streaming path: channels_first
+// runs of 4 KiB or more (channel blocks; S odd, so a scalar head and tail), channels_first
+// runs of whole lines (8x8, images as rows), channels_last with C % 8 == 0. Their misaligned
+// variants take the unstreamed path (nhwc) or a longer scalar head (nchw).
+constexpr std::int64_t kLargestLlcTested = std::int64_t{128} << 20;  // beyond: 32+ MiB a tensor
+
+std::vector<std::string> beyond_llc_cases() {
+  const std::int64_t llc = cpu::cpu_features().llc_bytes;
+  if (llc > kLargestLlcTested) return {};  // reported by BeyondTheLlc.CasesReachStreaming
+  const std::int64_t floats = llc / 16 + 4096;  // a quarter of the LLC, and some
+  const std::int64_t runs = 6, long_run = floats / runs | 1;
+  const std::int64_t images = floats / (64 * 64) + 1;
+  std::ostringstream long_runs, rows, channels_last;
+  long_runs << "n2c3s" << long_run << ":nchw";
+  rows << "n" << images << "c64h8w8:nchw";
+  channels_last << "n" << images << "c64h8w8:nhwc";
+  return {long_runs.str(), rows.str(), channels_last.str()};
+}
+// The scalar kernels store plainly at every size: their big cases would repeat the small ones.
+std::vector<const BatchNormImpl*> streaming_impls() {
+  std::vector<const BatchNormImpl*> out = fast_impls();
+  std::erase_if(out, [](const BatchNormImpl* impl) { return std::string(impl->name) == "cpu_scalar"; });
+  return out;
+}
+INSTANTIATE_TEST_SUITE_P(BeyondTheLlc, FastVsReference,
+                         ::testing::ValuesIn(cross(streaming_impls(), beyond_llc_cases())), impl_case_name);
+
+// The cases above stream only if x and y together exceed half the LLC (and backward's three
+// tensors): checked here, so that a change of the sizing or of the threshold cannot quietly
+// turn them into more small cases. A machine whose LLC makes them too big says so.
+TEST(BeyondTheLlc, CasesReachStreaming) {
+  const std::int64_t llc = cpu::cpu_features().llc_bytes;
+  if (llc > kLargestLlcTested)
+    GTEST_SKIP() << "LLC of " << (llc >> 20) << " MiB: the streaming cases would need tensors of "
+                 << (llc >> 22) << " MiB each; not run";
+  const std::vector<std::string> cases = beyond_llc_cases();
+  ASSERT_EQ(cases.size(), 3u);
+  for (const std::string& text : cases)
+    EXPECT_GT(parse_problem(text).numel() * 4 * 2, llc / 2) << text;
+}
 // No fast implementation compiled in must not make the suite an error.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(FastVsReference);
 
