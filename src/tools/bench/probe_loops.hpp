@@ -32,9 +32,10 @@
 //   backward: pass 1 sums dy and dy * x, pass 2 writes dx = dy * a + x * b.
 // Its time is what a two-pass batch norm costs on this machine when nothing else costs
 // anything: a kernel's %SOL above the two-pass probe's own %SOL would need the data read once
-// (whole order), or slices other than these (sliced order: contiguous 16 KiB slices ran at
-// 101-109% of the one-pass probe from DRAM, against 94-98% for 256 KiB; docs/benchmarks.md,
-// run "2026-11-22, no kernel change").
+// (whole order), slices other than these (sliced order: contiguous 16 KiB slices ran at
+// 101-109% of the one-pass probe from DRAM, against 94-98% for 256 KiB), or streaming stores
+// (whole order with pass 2 streamed: 93-102% from DRAM, but slower in cache). See
+// docs/benchmarks.md, the two runs "2026-11-22, no kernel change".
 #pragma once
 
 #include <omp.h>
