@@ -277,9 +277,9 @@ INSTANTIATE_TEST_SUITE_P(Cases, FastVsReference, ::testing::ValuesIn(cross(fast_
                          impl_case_name);
 
 // Outputs too big to stay in the last-level cache are written with non-temporal stores
-// (stream_outputs in batchnorm_cpu_common.hpp), in code paths of their own: the aligned
-// head and streamed body of a channels_first run, the streamed channels_last rows, and the
-// fence. The table above is far too small to reach them, so these cases are sized from the
+// (stream_outputs in batchnorm_cpu_common.hpp), in code paths of their own: the scalar head
+// up to alignment and the streamed body of a channels_first run, and the streamed
+// channels_last rows. The table above is far too small to reach them, so these cases are sized from the
 // LLC this machine reports: every tensor holds more than a quarter of it, so that x and y
 // together exceed the half that stream_outputs tests. One per streaming path: channels_first
 // runs of 4 KiB or more (channel blocks; S odd, so a scalar head and tail), channels_first
