@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <new>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -251,23 +252,28 @@ template <typename A, typename E>
                                        << what << " differ" << out.str();
 }
 
-// A buffer holding a copy of `values`, optionally starting one float past an aligned address
-// (kernels must not assume alignment). It ends exactly where its allocation ends, so
-// AddressSanitizer sees any write past it.
+// A buffer holding a copy of `values`, 64-byte aligned (as Tensor storage is), or starting
+// one float past that (kernels must not assume alignment). It ends exactly where its
+// allocation ends, so AddressSanitizer sees any write past it.
 class Buffer {
  public:
   explicit Buffer(const std::vector<float>& values, bool misaligned = false)
-      : offset_(misaligned ? 1 : 0), storage_(values.size() + offset_) {
-    std::copy(values.begin(), values.end(), storage_.begin() + static_cast<std::ptrdiff_t>(offset_));
+      : offset_(misaligned ? 1 : 0), size_(values.size()),
+        storage_(static_cast<float*>(::operator new[]((size_ + offset_) * sizeof(float),
+                                                      std::align_val_t{64}))) {
+    std::copy(values.begin(), values.end(), data());
   }
-  float* data() { return storage_.data() + offset_; }
+  float* data() { return storage_.get() + offset_; }
   std::vector<float> values() const {
-    return {storage_.begin() + static_cast<std::ptrdiff_t>(offset_), storage_.end()};
+    return {storage_.get() + offset_, storage_.get() + offset_ + size_};
   }
 
  private:
-  std::size_t offset_;
-  std::vector<float> storage_;
+  struct Free {
+    void operator()(float* p) const { ::operator delete[](p, std::align_val_t{64}); }
+  };
+  std::size_t offset_, size_;
+  std::unique_ptr<float[], Free> storage_;
 };
 
 inline double max_abs(const std::vector<float>& v) {

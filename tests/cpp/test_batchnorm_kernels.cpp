@@ -7,12 +7,18 @@
 // docs/batchnorm-math.md) stays within a few ulps of the quantities involved. We allow 1e-5
 // relative to the scale of each output, which is loose for correct kernels and far below the
 // error of any wrong formula, channel mix-up or missed tail element.
+//
+// Store policies (OutputStores): the table's tensors are small, so automatic stores are
+// cached ones. Every run is repeated with streaming stores forced, which must give bitwise the
+// same outputs: that tests the non-temporal code paths (a channels_first run's scalar head up
+// to alignment and streamed body, the streamed channels_last rows), which otherwise run only
+// on tensors beyond half the LLC or in DRAM, and it is what lets automatic choose by timing
+// without making results depend on the cache.
 #include <gtest/gtest.h>
 
 #include <array>
 
 #include "batchnorm_test_support.hpp"
-#include "kernels/cpu/cpu_features.hpp"
 
 namespace bnorm::test {
 namespace {
@@ -31,7 +37,7 @@ TrainOutputs forward_train(const BatchNormImpl& impl, const BatchNormProblem& p,
                            const std::vector<float>& x, const std::vector<float>* gamma,
                            const std::vector<float>* beta, const std::vector<float>* running_mean,
                            const std::vector<float>* running_var, double factor, bool in_place,
-                           bool misaligned) {
+                           bool misaligned, OutputStores stores) {
   const std::vector<float> zeros(static_cast<std::size_t>(p.channels), 0.0f);
   Buffer xb(x, misaligned), yb(std::vector<float>(x.size(), -7.0f), misaligned);
   Buffer gb(gamma ? *gamma : zeros, misaligned), bb(beta ? *beta : zeros, misaligned);
@@ -50,7 +56,8 @@ TrainOutputs forward_train(const BatchNormImpl& impl, const BatchNormProblem& p,
                       .running = {.mean = running_mean ? rm.data() : nullptr,
                                   .var = running_mean ? rv.data() : nullptr,
                                   .factor = factor},
-                      .workspace = workspace});
+                      .workspace = workspace,
+                      .stores = stores});
   return {in_place ? xb.values() : yb.values(), mean.values(), invstd.values(), rm.values(),
           rv.values()};
 }
@@ -73,13 +80,18 @@ TEST_P(FastVsReference, ForwardTrain) {
                                           << " in_place=" << in_place
                                           << " misaligned=" << misaligned);
         const bool running = factor != 0.0;
-        auto run = [&](const BatchNormImpl& which) {
+        auto run = [&](const BatchNormImpl& which, OutputStores stores) {
           return forward_train(which, p, x, affine ? &gamma : nullptr, affine ? &beta : nullptr,
                                running ? &rm0 : nullptr, running ? &rv0 : nullptr, factor,
-                               in_place, misaligned);
+                               in_place, misaligned, stores);
         };
-        const TrainOutputs want = run(reference_impl());
-        const TrainOutputs got = run(impl);
+        const TrainOutputs want = run(reference_impl(), OutputStores::automatic);
+        const TrainOutputs got = run(impl, OutputStores::automatic);
+        const TrainOutputs streamed = run(impl, OutputStores::streaming);
+        EXPECT_TRUE(bitwise_equal("y streamed", streamed.y, got.y));
+        EXPECT_TRUE(bitwise_equal("save_mean streamed", streamed.save_mean, got.save_mean));
+        EXPECT_TRUE(bitwise_equal("save_invstd streamed", streamed.save_invstd, got.save_invstd));
+        EXPECT_TRUE(bitwise_equal("running_var streamed", streamed.running_var, got.running_var));
         EXPECT_TRUE(all_close("y", got.y, want.y, kRtol, kRtol * std::max(1.0, max_abs(want.y))));
         EXPECT_TRUE(all_close("save_mean", got.save_mean, want.save_mean, kRtol,
                               kRtol * max_abs(x) * 0.1));
@@ -112,7 +124,7 @@ TEST_P(FastVsReference, ForwardInfer) {
         SCOPED_TRACE(::testing::Message() << "affine=" << affine << " with_var=" << with_var
                                           << " in_place=" << in_place
                                           << " misaligned=" << misaligned);
-        auto run = [&](const BatchNormImpl& which) {
+        auto run = [&](const BatchNormImpl& which, OutputStores stores) {
           Buffer xb(x, misaligned), yb(std::vector<float>(x.size(), -7.0f), misaligned);
           Buffer mb(mean, misaligned), vb(var, misaligned), ib(invstd, misaligned);
           Buffer gb(gamma, misaligned), bb(beta, misaligned);
@@ -124,11 +136,13 @@ TEST_P(FastVsReference, ForwardInfer) {
                                .invstd = with_var ? nullptr : ib.data(),
                                .gamma = affine ? gb.data() : nullptr,
                                .beta = affine ? bb.data() : nullptr,
-                               .y = in_place ? xb.data() : yb.data()});
+                               .y = in_place ? xb.data() : yb.data(),
+                               .stores = stores});
           return in_place ? xb.values() : yb.values();
         };
-        const std::vector<float> want = run(reference_impl());
-        const std::vector<float> got = run(impl);
+        const std::vector<float> want = run(reference_impl(), OutputStores::automatic);
+        const std::vector<float> got = run(impl, OutputStores::automatic);
+        EXPECT_TRUE(bitwise_equal("y streamed", run(impl, OutputStores::streaming), got));
         // y = x * scale + shift: the rounding is relative to |x * scale| + |shift|, which the
         // test data keeps within a few times max |y|.
         EXPECT_TRUE(all_close("y", got, want, kRtol, 4 * kRtol * std::max(1.0, max_abs(want))));
@@ -210,7 +224,7 @@ TEST_P(FastVsReference, Backward) {
                        << mask.dx << ",dgamma:" << mask.dgamma << ",dbeta:" << mask.dbeta
                        << " in_place=" << in_place << " misaligned=" << misaligned);
           struct Grads { std::vector<float> dx, dgamma, dbeta; };
-          auto run = [&](const BatchNormImpl& which) {
+          auto run = [&](const BatchNormImpl& which, OutputStores stores) {
             Buffer xb(x, misaligned), dyb(dy, misaligned);
             Buffer dxb(std::vector<float>(x.size(), -7.0f), misaligned);
             Buffer mb(mean, misaligned), ib(invstd, misaligned), gb(gamma, misaligned);
@@ -228,11 +242,16 @@ TEST_P(FastVsReference, Backward) {
                             .dx = mask.dx ? (in_place ? dyb.data() : dxb.data()) : nullptr,
                             .dgamma = mask.dgamma ? dgb.data() : nullptr,
                             .dbeta = mask.dbeta ? dbb.data() : nullptr,
-                            .workspace = workspace});
+                            .workspace = workspace,
+                            .stores = stores});
             return Grads{in_place ? dyb.values() : dxb.values(), dgb.values(), dbb.values()};
           };
-          const Grads want = run(reference_impl());
-          const Grads got = run(impl);
+          const Grads want = run(reference_impl(), OutputStores::automatic);
+          const Grads got = run(impl, OutputStores::automatic);
+          const Grads streamed = run(impl, OutputStores::streaming);
+          EXPECT_TRUE(bitwise_equal("dx streamed", streamed.dx, got.dx));
+          EXPECT_TRUE(bitwise_equal("dgamma streamed", streamed.dgamma, got.dgamma));
+          EXPECT_TRUE(bitwise_equal("dbeta streamed", streamed.dbeta, got.dbeta));
           if (mask.dx) {
             EXPECT_TRUE(all_close("dx", got.dx, want.dx, kRtol, kRtol * dx_scale));
           }
@@ -276,51 +295,6 @@ TEST_P(FastVsReference, Moments) {
 INSTANTIATE_TEST_SUITE_P(Cases, FastVsReference, ::testing::ValuesIn(cross(fast_impls(), kernel_cases())),
                          impl_case_name);
 
-// Outputs too big to stay in the last-level cache are written with non-temporal stores
-// (stream_outputs in batchnorm_cpu_common.hpp), in code paths of their own: the scalar head
-// up to alignment and the streamed body of a channels_first run, and the streamed
-// channels_last rows. The table above is far too small to reach them, so these cases are sized from the
-// LLC this machine reports: every tensor holds more than a quarter of it, so that x and y
-// together exceed the half that stream_outputs tests. One per streaming path: channels_first
-// runs of 4 KiB or more (channel blocks; S odd, so a scalar head and tail), channels_first
-// runs of whole lines (8x8, images as rows), channels_last with C % 8 == 0. Their misaligned
-// variants take the unstreamed path (nhwc) or a longer scalar head (nchw).
-constexpr std::int64_t kLargestLlcTested = std::int64_t{128} << 20;  // beyond: 32+ MiB a tensor
-
-std::vector<std::string> beyond_llc_cases() {
-  const std::int64_t llc = cpu::cpu_features().llc_bytes;
-  if (llc > kLargestLlcTested) return {};  // reported by BeyondTheLlc.CasesReachStreaming
-  const std::int64_t floats = llc / 16 + 4096;  // a quarter of the LLC, and some
-  const std::int64_t runs = 6, long_run = floats / runs | 1;
-  const std::int64_t images = floats / (64 * 64) + 1;
-  std::ostringstream long_runs, rows, channels_last;
-  long_runs << "n2c3s" << long_run << ":nchw";
-  rows << "n" << images << "c64h8w8:nchw";
-  channels_last << "n" << images << "c64h8w8:nhwc";
-  return {long_runs.str(), rows.str(), channels_last.str()};
-}
-// The scalar kernels store plainly at every size: their big cases would repeat the small ones.
-std::vector<const BatchNormImpl*> streaming_impls() {
-  std::vector<const BatchNormImpl*> out = fast_impls();
-  std::erase_if(out, [](const BatchNormImpl* impl) { return std::string(impl->name) == "cpu_scalar"; });
-  return out;
-}
-INSTANTIATE_TEST_SUITE_P(BeyondTheLlc, FastVsReference,
-                         ::testing::ValuesIn(cross(streaming_impls(), beyond_llc_cases())), impl_case_name);
-
-// The cases above stream only if x and y together exceed half the LLC (and backward's three
-// tensors): checked here, so that a change of the sizing or of the threshold cannot quietly
-// turn them into more small cases. A machine whose LLC makes them too big says so.
-TEST(BeyondTheLlc, CasesReachStreaming) {
-  const std::int64_t llc = cpu::cpu_features().llc_bytes;
-  if (llc > kLargestLlcTested)
-    GTEST_SKIP() << "LLC of " << (llc >> 20) << " MiB: the streaming cases would need tensors of "
-                 << (llc >> 22) << " MiB each; not run";
-  const std::vector<std::string> cases = beyond_llc_cases();
-  ASSERT_EQ(cases.size(), 3u);
-  for (const std::string& text : cases)
-    EXPECT_GT(parse_problem(text).numel() * 4 * 2, llc / 2) << text;
-}
 // No fast implementation compiled in must not make the suite an error.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(FastVsReference);
 

@@ -80,6 +80,19 @@ struct ChannelMoments {
   double* m2 = nullptr;    // [C]
 };
 
+// How a kernel stores its big output (y, or dx). The values are bitwise the same whichever
+// is used; only the speed differs.
+//  automatic: non-temporal (streaming) stores where they pay, cached stores otherwise. They
+//             pay when the output would go to DRAM anyway: the tensors are beyond half the
+//             last-level cache, or a few timed loads find both the big input and the output
+//             in DRAM (see src/kernels/cpu/cache_residency.hpp). Streaming an output that
+//             fits in cache leaves it out of cache for whoever reads it next, which costs
+//             more than it saves; so a call whose input is in cache stores normally.
+//  cached:    normal stores.
+//  streaming: non-temporal stores wherever the implementation has them (cpu_avx2; for
+//             channels_last, C a multiple of 8 and a 32-byte-aligned output).
+enum class OutputStores : std::uint8_t { automatic, cached, streaming };
+
 // Where running statistics are updated; mean == nullptr means "do not update".
 struct RunningStatsUpdate {
   float* mean = nullptr;  // [C]
@@ -102,6 +115,7 @@ struct BatchNormForwardTrainArgs {
   float* save_invstd = nullptr;  // [C] out: 1/sqrt(var + eps), for backward
   RunningStatsUpdate running;    // optional
   std::span<std::byte> workspace;  // batchnorm_workspace_bytes(problem) bytes
+  OutputStores stores = OutputStores::automatic;
 };
 
 // y = (x - mean) * invstd * gamma + beta with given statistics, folded into one
@@ -119,6 +133,7 @@ struct BatchNormForwardInferArgs {
   const float* gamma = nullptr;  // [C] or nullptr
   const float* beta = nullptr;   // [C] or nullptr
   float* y = nullptr;            // [N*C*S]; may alias x
+  OutputStores stores = OutputStores::automatic;
 };
 
 enum class BatchNormStatistics : std::uint8_t {
@@ -146,6 +161,7 @@ struct BatchNormBackwardArgs {
   float* dgamma = nullptr;        // [C] accumulated (+=)
   float* dbeta = nullptr;         // [C] accumulated (+=)
   std::span<std::byte> workspace;  // batchnorm_workspace_bytes(problem) bytes
+  OutputStores stores = OutputStores::automatic;
 };
 
 // ---- Entry points. Each checks its arguments (throwing std::invalid_argument with the

@@ -15,6 +15,7 @@
 #include <span>
 
 #include "bnorm/kernels/batchnorm.hpp"
+#include "kernels/cpu/cache_residency.hpp"
 #include "kernels/cpu/cpu_features.hpp"
 
 namespace bnorm::cpu {
@@ -29,6 +30,7 @@ constexpr i64 kPivotSamples = 16;           // channels_last: rows averaged into
 constexpr i64 kParallelMinElems = 1 << 15;  // below this (128 KB), one thread, no omp region
 constexpr i64 kChunkBytes = 32 << 10;       // channels_last: bytes of one row chunk (one group)
 constexpr i64 kStreamMinRunBytes = 4 << 10;  // channels_first: shortest run worth streaming
+constexpr std::size_t kResidencyMinBytes = 256 << 10;  // smallest tensor whose residency is timed
 constexpr i64 kMaxChunks = 32;  // chunked reductions: bounds the workspace and the merge work
 constexpr i64 kEpilogueBlock = 64;  // channels whose 1/sqrt(var + eps) is one vector loop
 
@@ -45,6 +47,8 @@ struct F1 {
   friend F1 operator+(F1 a, F1 b) { return {a.v + b.v}; }
   friend F1 operator-(F1 a, F1 b) { return {a.v - b.v}; }
   friend F1 operator*(F1 a, F1 b) { return {a.v * b.v}; }
+  // Fused in the AVX2 unit (-ffp-contract=fast there, src/CMakeLists.txt), as the vectors'
+  // fmadd is: a value must not depend on whether a vector or a tail computed it.
   static F1 fmadd(F1 a, F1 b, F1 c) { return {a.v * b.v + c.v}; }
   static void add_to(double* acc, F1 a) { acc[0] += a.v; }
   static void store_to(double* acc, F1 a) { acc[0] = a.v; }
@@ -515,13 +519,26 @@ inline bool beyond_llc(const BatchNormProblem& p, int tensors) {
   return p.numel() * 4 * tensors > static_cast<i64>(cpu_features().llc_bytes / 2);
 }
 
-// Non-temporal stores pay only beyond the last-level cache: then a normal store's
-// read-for-ownership costs DRAM traffic and evicts inputs. Below that, streamed lines miss
-// the cache for whoever reads y next (and the benchmark's hot runs), which costs far more
-// than it saves.
+// Whether to store the output non-temporally (OutputStores). They pay only when the output
+// goes to DRAM anyway: then a normal store's read-for-ownership costs DRAM traffic and
+// evicts inputs. An output that stays in cache, streamed, misses the cache for whoever reads
+// it next (and the benchmark's hot runs), which costs far more than it saves (256x64x8x8
+// channels_last forward_train in cache: 153 -> 235 us). So automatic streams beyond half the
+// LLC, and below it when timed loads find the input and the output in DRAM
+// (cache_residency.hpp), from kResidencyMinBytes up: smaller calls are short, and their data
+// is in cache. `pays`: the layout's own condition for streaming to pay.
+// dlopen A/B against size alone, x and y rotated through 256 MB (from DRAM), median time:
+// channels_last forward_train 0.75-0.92x, forward_infer 0.79-0.84x, backward 0.88-1.05x;
+// 256x64x8x8 channels_first 1.01x, 0.90x, 0.93x. In cache 0.98-1.04x (the timed loads cost
+// about 0.1 us; 8x512x7x7 channels_last forward_infer 1.01x).
 template <class V>
-bool stream_outputs(const BatchNormProblem& p, int tensors) {
-  return V::can_stream && beyond_llc(p, tensors);
+bool stream_outputs(const BatchNormProblem& p, int tensors, OutputStores stores, bool pays,
+                    const float* input, const float* output) {
+  if (!V::can_stream || stores == OutputStores::cached) return false;
+  if (stores == OutputStores::streaming) return true;
+  const auto bytes = static_cast<std::size_t>(p.numel()) * sizeof(float);
+  return pays && (beyond_llc(p, tensors) ||
+                  (bytes >= kResidencyMinBytes && input_and_output_in_dram(input, output, bytes)));
 }
 
 // Inference transforms of channels c0 + j, j < n: out(j, Normalizer), y = (x - mean) *

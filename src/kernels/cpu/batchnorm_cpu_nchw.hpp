@@ -233,9 +233,11 @@ void nchw_run_grad_dx(const float* x, const float* dy, float* dx, i64 len, float
 // Streaming also needs runs of whole lines (8x8: 4 lines), or long runs (56x56), so that the
 // write-combining buffers leave full; short odd runs (14x14) stream partial lines and lose.
 template <class V>
-bool nchw_stream(const BatchNormProblem& p, int tensors) {
+bool nchw_stream(const BatchNormProblem& p, int tensors, OutputStores stores, const float* input,
+                 const float* output) {
   const i64 run_bytes = nchw_geometry(p).len * 4;
-  return stream_outputs<V>(p, tensors) && (run_bytes % 64 == 0 || run_bytes >= kStreamMinRunBytes);
+  const bool whole_lines = run_bytes % 64 == 0 || run_bytes >= kStreamMinRunBytes;
+  return stream_outputs<V>(p, tensors, stores, whole_lines, input, output);
 }
 
 inline bool nchw_parallel(const BatchNormProblem& p) {
@@ -276,7 +278,7 @@ void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
 
 template <class V>
 void nchw_forward_train(const BatchNormForwardTrainArgs& a) {
-  if (nchw_stream<V>(a.problem, 2)) nchw_forward_train_impl<V, true>(a);
+  if (nchw_stream<V>(a.problem, 2, a.stores, a.x, a.y)) nchw_forward_train_impl<V, true>(a);
   else nchw_forward_train_impl<V, false>(a);
 }
 
@@ -332,7 +334,7 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nchw_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (nchw_stream<V>(a.problem, 2)) nchw_forward_infer_impl<V, true>(a);
+  if (nchw_stream<V>(a.problem, 2, a.stores, a.x, a.y)) nchw_forward_infer_impl<V, true>(a);
   else nchw_forward_infer_impl<V, false>(a);
 }
 
@@ -395,7 +397,7 @@ void nchw_backward_impl(const BatchNormBackwardArgs& a) {
 
 template <class V>
 void nchw_backward(const BatchNormBackwardArgs& a) {
-  if (a.mask.dx && nchw_stream<V>(a.problem, 3)) nchw_backward_impl<V, true>(a);
+  if (a.mask.dx && nchw_stream<V>(a.problem, 3, a.stores, a.dy, a.dx)) nchw_backward_impl<V, true>(a);
   else nchw_backward_impl<V, false>(a);
 }
 

@@ -177,7 +177,7 @@ void rows_forward_train_impl(const BatchNormForwardTrainArgs& a, const NchwRowsP
 template <class V>
 void rows_forward_train(const BatchNormForwardTrainArgs& a) {
   const NchwRowsPlan pl = nchw_rows_plan(a.problem);
-  if (nchw_stream<V>(a.problem, 2)) rows_forward_train_impl<V, true>(a, pl);
+  if (nchw_stream<V>(a.problem, 2, a.stores, a.x, a.y)) rows_forward_train_impl<V, true>(a, pl);
   else rows_forward_train_impl<V, false>(a, pl);
 }
 
@@ -249,7 +249,7 @@ void rows_backward_impl(const BatchNormBackwardArgs& a, const NchwRowsPlan& pl) 
 template <class V>
 void rows_backward(const BatchNormBackwardArgs& a) {
   const NchwRowsPlan pl = nchw_rows_plan(a.problem);
-  if (a.mask.dx && nchw_stream<V>(a.problem, 3)) rows_backward_impl<V, true>(a, pl);
+  if (a.mask.dx && nchw_stream<V>(a.problem, 3, a.stores, a.dy, a.dx)) rows_backward_impl<V, true>(a, pl);
   else rows_backward_impl<V, false>(a, pl);
 }
 

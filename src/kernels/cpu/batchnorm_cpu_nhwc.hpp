@@ -62,8 +62,10 @@ inline bool nhwc_parallel(const NhwcPlan& pl) { return pl.rows * pl.channels >= 
 
 // Non-temporal stores need every row's vectors 32-byte aligned.
 template <class V>
-bool nhwc_stream(const BatchNormProblem& p, int tensors, const float* out) {
-  return stream_outputs<V>(p, tensors) && p.channels % 8 == 0 && is_aligned(out, 32);
+bool nhwc_stream(const BatchNormProblem& p, int tensors, OutputStores stores, const float* input,
+                 const float* output) {
+  return p.channels % 8 == 0 && is_aligned(output, 32) &&
+         stream_outputs<V>(p, tensors, stores, true, input, output);
 }
 
 constexpr i64 kSweepRows = 4;                 // rows added per load/store of the accumulators
@@ -251,7 +253,7 @@ void nhwc_forward_train_impl(const BatchNormForwardTrainArgs& a, const NhwcPlan&
 template <class V>
 void nhwc_forward_train(const BatchNormForwardTrainArgs& a) {
   const NhwcPlan pl = nhwc_plan(a.problem);
-  if (nhwc_stream<V>(a.problem, 2, a.y)) nhwc_forward_train_impl<V, true>(a, pl);
+  if (nhwc_stream<V>(a.problem, 2, a.stores, a.x, a.y)) nhwc_forward_train_impl<V, true>(a, pl);
   else nhwc_forward_train_impl<V, false>(a, pl);
 }
 
@@ -298,7 +300,7 @@ void nhwc_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nhwc_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (nhwc_stream<V>(a.problem, 2, a.y)) nhwc_forward_infer_impl<V, true>(a);
+  if (nhwc_stream<V>(a.problem, 2, a.stores, a.x, a.y)) nhwc_forward_infer_impl<V, true>(a);
   else nhwc_forward_infer_impl<V, false>(a);
 }
 
@@ -373,7 +375,7 @@ void nhwc_backward_impl(const BatchNormBackwardArgs& a, const NhwcPlan& pl) {
 template <class V>
 void nhwc_backward(const BatchNormBackwardArgs& a) {
   const NhwcPlan pl = nhwc_plan(a.problem);
-  if (a.mask.dx && nhwc_stream<V>(a.problem, 3, a.dx)) nhwc_backward_impl<V, true>(a, pl);
+  if (a.mask.dx && nhwc_stream<V>(a.problem, 3, a.stores, a.dy, a.dx)) nhwc_backward_impl<V, true>(a, pl);
   else nhwc_backward_impl<V, false>(a, pl);
 }
 

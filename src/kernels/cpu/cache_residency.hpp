@@ -1,0 +1,15 @@
+// Whether a kernel's data is in the caches or in DRAM, from timed loads. It decides the store
+// policy (OutputStores::automatic): the size of a tensor cannot tell whether the layer before
+// has just written it (in cache) or it has waited in DRAM, and the best stores differ.
+#pragma once
+
+#include <cstddef>
+
+namespace bnorm::cpu {
+
+// True when the sampled lines of `input` and then of `output` (each `bytes` long; they may be
+// the same buffer) both load at DRAM speed. x86-64 only; elsewhere, or where the time stamp
+// counter cannot tell a cache hit from a miss, always false.
+bool input_and_output_in_dram(const void* input, const void* output, std::size_t bytes);
+
+}  // namespace bnorm::cpu
