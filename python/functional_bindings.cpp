@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <array>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -112,6 +113,16 @@ Moments parse_moments(const py::handle& object, std::int64_t channels, const std
           channel_array_f64(t[2], channels, what + ": m2")};
 }
 
+// stores="automatic" | "cached" | "streaming" (OutputStores).
+OutputStores output_stores(const std::string& name, const std::string& where) {
+  try {
+    return parse_output_stores(name);
+  } catch (const std::invalid_argument&) {
+    throw py::value_error(where + ": stores must be 'automatic', 'cached' or 'streaming', got '" +
+                          name + "'");
+  }
+}
+
 DoubleArray copy_f64(const DoubleArray& a) {
   DoubleArray out(a.size());
   std::copy_n(a.data(), a.size(), out.mutable_data());
@@ -122,7 +133,7 @@ py::tuple batch_norm_train(const ArrayArg& x_object, const OptionalArrayArg& wei
                            const OptionalArrayArg& bias, const OptionalArrayArg& running_mean,
                            const OptionalArrayArg& running_var, std::optional<double> momentum,
                            std::optional<std::int64_t> num_batches_tracked, double eps,
-                           bool channels_last) {
+                           bool channels_last, const std::string& stores) {
   const std::string at = where("batch_norm_train");
   const Input x = input(x_object, at + ": x", channels_last);
   const std::int64_t c = x.problem.channels;
@@ -141,7 +152,8 @@ py::tuple batch_norm_train(const ArrayArg& x_object, const OptionalArrayArg& wei
                                        .save_mean = save_mean.mutable_data(),
                                        .save_invstd = save_invstd.mutable_data(),
                                        .running = running,
-                                       .workspace = workspace};
+                                       .workspace = workspace,
+                                       .stores = output_stores(stores, at)};
   {
     py::gil_scoped_release no_gil;
     batchnorm_forward_train(args);
@@ -152,7 +164,7 @@ py::tuple batch_norm_train(const ArrayArg& x_object, const OptionalArrayArg& wei
 py::array batch_norm_infer(const ArrayArg& x_object, const ArrayArg& mean,
                            const OptionalArrayArg& var, const OptionalArrayArg& weight,
                            const OptionalArrayArg& bias, double eps, bool channels_last,
-                           const OptionalArrayArg& invstd) {
+                           const OptionalArrayArg& invstd, const std::string& stores) {
   const std::string at = where("batch_norm_infer");
   const Input x = input(x_object, at + ": x", channels_last);
   const std::int64_t c = x.problem.channels;
@@ -172,7 +184,8 @@ py::array batch_norm_infer(const ArrayArg& x_object, const ArrayArg& mean,
                                        .invstd = invstd_array ? invstd_array->data() : nullptr,
                                        .gamma = params.gamma(),
                                        .beta = params.beta(),
-                                       .y = y.mutable_data()};
+                                       .y = y.mutable_data(),
+                                       .stores = output_stores(stores, at)};
   {
     py::gil_scoped_release no_gil;
     batchnorm_forward_infer(args);
@@ -183,7 +196,7 @@ py::array batch_norm_infer(const ArrayArg& x_object, const ArrayArg& mean,
 py::tuple batch_norm_backward(const ArrayArg& x_object, const ArrayArg& dy_object,
                               const ArrayArg& save_mean, const ArrayArg& save_invstd,
                               const OptionalArrayArg& weight, bool frozen, bool channels_last,
-                              std::array<bool, 3> output_mask) {
+                              std::array<bool, 3> output_mask, const std::string& stores) {
   const std::string at = where("batch_norm_backward");
   const Input x = input(x_object, at + ": x", channels_last);
   const Input dy = input(dy_object, at + ": dy", channels_last);
@@ -212,7 +225,8 @@ py::tuple batch_norm_backward(const ArrayArg& x_object, const ArrayArg& dy_objec
       .dx = dx ? dx->mutable_data() : nullptr,
       .dgamma = dweight ? dweight->mutable_data() : nullptr,
       .dbeta = dbias ? dbias->mutable_data() : nullptr,
-      .workspace = workspace};
+      .workspace = workspace,
+      .stores = output_stores(stores, at)};
   {
     py::gil_scoped_release no_gil;
     batchnorm_backward(args);
@@ -284,7 +298,7 @@ Synchronized batch norm across shards:
         py::arg("bias") = py::none(), py::arg("running_mean") = py::none(),
         py::arg("running_var") = py::none(), py::arg("momentum") = 0.1,
         py::arg("num_batches_tracked") = py::none(), py::arg("eps") = 1e-5,
-        py::arg("channels_last") = false,
+        py::arg("channels_last") = false, py::kw_only(), py::arg("stores") = "automatic",
         R"doc(Training-mode forward: normalize x with its own batch statistics.
 
 Returns (y, save_mean, save_invstd): y shaped like x, and the per-channel batch mean and
@@ -293,22 +307,25 @@ off); if only one is given the other defaults to ones / zeros. When running_mean
 running_var are given (both writable contiguous float32 (C,) arrays) they are updated IN
 PLACE: running = (1 - f) * running + f * batch, with the unbiased batch variance, where
 f = momentum, or 1 / num_batches_tracked when momentum is None (num_batches_tracked counts
-the batches including this one). ValueError when a channel has only one value.)doc");
+the batches including this one). ValueError when a channel has only one value.
+stores: how y is stored, "automatic" (non-temporal stores where y goes to DRAM anyway),
+"cached" or "streaming"; the values are the same whichever is used.)doc");
 
   f.def("batch_norm_infer", &batch_norm_infer, py::arg("x"), py::arg("running_mean"),
         py::arg("running_var") = py::none(), py::arg("weight") = py::none(),
         py::arg("bias") = py::none(), py::arg("eps") = 1e-5, py::arg("channels_last") = false,
-        py::kw_only(), py::arg("invstd") = py::none(),
+        py::kw_only(), py::arg("invstd") = py::none(), py::arg("stores") = "automatic",
         R"doc(Inference forward: y = (x - running_mean) * invstd * weight + bias.
 
 invstd = 1/sqrt(running_var + eps). Instead of running_var, a precomputed invstd may be
 given (keyword only), e.g. from moments_finalize for synchronized batch norm: give exactly
-one of the two. Returns y shaped like x.)doc");
+one of the two. Returns y shaped like x. stores: as for batch_norm_train.)doc");
 
   f.def("batch_norm_backward", &batch_norm_backward, py::arg("x"), py::arg("dy"),
         py::arg("save_mean"), py::arg("save_invstd"), py::arg("weight") = py::none(),
         py::arg("frozen") = false, py::arg("channels_last") = false,
-        py::arg("output_mask") = std::array<bool, 3>{true, true, true},
+        py::arg("output_mask") = std::array<bool, 3>{true, true, true}, py::kw_only(),
+        py::arg("stores") = "automatic",
         R"doc(Backward of batch_norm_train (frozen=False) or of normalization with constant
 statistics (frozen=True, e.g. eval mode: pass the running mean and
 1/sqrt(running_var + eps) as save_mean / save_invstd).
@@ -316,7 +333,7 @@ statistics (frozen=True, e.g. eval mode: pass the running mean and
 Returns (dx, dweight, dbias); an entry is None when its output_mask flag is False.
 dweight = sum(dy * xhat) and dbias = sum(dy) per channel (computed even when weight is
 None, i.e. gamma = 1). frozen=False: dx = w*invstd*(dy - mean(dy) - xhat*mean(dy*xhat));
-frozen=True: dx = w*invstd*dy.)doc");
+frozen=True: dx = w*invstd*dy. stores: how dx is stored, as for batch_norm_train.)doc");
 
   f.def("moments", &moments, py::arg("x"), py::arg("channels_last") = false,
         R"doc(Per-channel moments of x: (count, mean, m2), count = N * spatial values per

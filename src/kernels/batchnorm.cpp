@@ -2,10 +2,12 @@
 // implementation list, and the shard-merging arithmetic (which is the same everywhere).
 #include "bnorm/kernels/batchnorm.hpp"
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 #include "kernels/cpu/batchnorm_cpu.hpp"
@@ -67,6 +69,27 @@ double running_average_factor(std::optional<double> momentum, std::int64_t num_b
   if (num_batches_tracked < 1)
     throw std::invalid_argument("bnorm: cumulative running average needs num_batches_tracked >= 1");
   return 1.0 / static_cast<double>(num_batches_tracked);
+}
+
+namespace {
+constexpr std::array<std::pair<OutputStores, std::string_view>, 3> kOutputStoresNames = {{
+    {OutputStores::automatic, "automatic"},
+    {OutputStores::cached, "cached"},
+    {OutputStores::streaming, "streaming"},
+}};
+}  // namespace
+
+std::string_view output_stores_name(OutputStores stores) {
+  for (const auto& [value, name] : kOutputStoresNames)
+    if (value == stores) return name;
+  return "?";
+}
+
+OutputStores parse_output_stores(std::string_view name) {
+  for (const auto& [value, known] : kOutputStoresNames)
+    if (known == name) return value;
+  throw std::invalid_argument("bnorm: unknown output stores '" + std::string(name) +
+                              "' (automatic, cached or streaming)");
 }
 
 namespace {

@@ -5,7 +5,8 @@
 #   workflow train (a short run on Fashion-MNIST), eval, predict (IDX and PGM), summary, Ctrl-C,
 #            resume; exit 77
 #            (skipped) when Fashion-MNIST is not installed;
-#   bench    `bnorm bench --quick` on one small shape: every implementation passes validation
+#   bench    `bnorm bench --quick` on one small shape: every implementation passes validation;
+#            and with bnorm's streaming stores forced (--stores streaming)
 #            (exit 0) and the JSON has the issue's keys, and two_pass_us where it applies.
 #            Times are not checked (a smoke test, not a measurement).
 set -uo pipefail
@@ -149,6 +150,17 @@ for r in rows:
         assert r["two_pass_us"] > 0, r
 print("bench JSON ok:", len(rows), "rows")
 PY
+  # bnorm with streaming stores forced, on a shape whose rows stream (8x8 runs, C % 8 == 0):
+  # validated against the reference like the default, and named in the report.
+  # A value CLI11 rejects (its exit code, 105, as for --format): the message names the choices.
+  "$bnorm" bench --stores fast --list > /dev/null 2> "$work/err" && fail "bench --stores fast: accepted"
+  grep -q "automatic,cached,streaming" "$work/err" || fail "bench --stores fast: $(cat "$work/err")"
+  for shape in n256c64h8w8:nchw n256c64h8w8:nhwc; do
+    "$bnorm" bench --quick --filter "$shape" --stores streaming > "$work/bench-streaming.txt" 2> "$work/bench.err" \
+      || fail "bench --stores streaming $shape: exit $? ($(tail -3 "$work/bench.err"))"
+    grep -q "bnorm output stores: streaming" "$work/bench-streaming.txt" || fail "bench --stores: header"
+    grep -q "stores=streaming" "$work/bench-streaming.txt" || fail "bench --stores: bnorm's kernel column"
+  done
   ;;
 *)
   echo "unknown case $case_name"; exit 2 ;;

@@ -68,6 +68,16 @@ TEST(RunningAverageFactor, MomentumOrCumulative) {
   EXPECT_THROW(running_average_factor(std::nullopt, 0), std::invalid_argument);
 }
 
+TEST(OutputStores, NamesRoundTripAndOthersAreRejectedWithTheChoices) {
+  for (OutputStores stores : {OutputStores::automatic, OutputStores::cached, OutputStores::streaming})
+    EXPECT_EQ(parse_output_stores(output_stores_name(stores)), stores);
+  EXPECT_EQ(output_stores_name(OutputStores::streaming), "streaming");
+  const std::string message =
+      thrown_message<std::invalid_argument>([] { parse_output_stores("Streaming"); });
+  EXPECT_NE(message.find("'Streaming'"), std::string::npos) << message;
+  EXPECT_NE(message.find("automatic, cached or streaming"), std::string::npos) << message;
+}
+
 TEST(Implementations, OrderedListWithTheReferenceLast) {
   const auto impls = batchnorm_implementations();
   ASSERT_FALSE(impls.empty());

@@ -161,6 +161,41 @@ class TestBackward(unittest.TestCase):
         F.batch_norm_backward(x[:1], x[:1], mean, invstd, frozen=True)  # fine when frozen
 
 
+class TestStores(unittest.TestCase):
+    """stores= chooses how the output is stored; the values must not change."""
+
+    def test_every_policy_gives_the_same_bits(self):
+        rng = np.random.default_rng(17)
+        # 8 channels (channels_last streams only whole vectors of 8), odd spatial extent.
+        for shape, channels_last in [((5, 8, 7, 9), False), ((5, 7, 9, 8), True), ((33, 16), False)]:
+            with self.subTest(shape=shape, channels_last=channels_last):
+                c = shape[-1] if channels_last else shape[1]
+                x = randn(rng, *shape, offset=2.0)
+                dy = randn(rng, *shape)
+                w, b = randn(rng, c), randn(rng, c)
+                results = {}
+                for stores in ["automatic", "cached", "streaming"]:
+                    y, mean, invstd = F.batch_norm_train(x, w, b, channels_last=channels_last, stores=stores)
+                    y_infer = F.batch_norm_infer(x, mean, invstd=invstd, weight=w, bias=b,
+                                                 channels_last=channels_last, stores=stores)
+                    dx, dw, db = F.batch_norm_backward(x, dy, mean, invstd, w,
+                                                       channels_last=channels_last, stores=stores)
+                    results[stores] = [y, mean, invstd, y_infer, dx, dw, db]
+                for stores in ["cached", "streaming"]:
+                    for got, want in zip(results[stores], results["automatic"]):
+                        self.assertEqual(got.tobytes(), want.tobytes(), stores)
+
+    def test_unknown_policy(self):
+        x = np.ones((4, 3), np.float32)
+        x[0] = 0
+        for call in [lambda: F.batch_norm_train(x, stores="fast"),
+                     lambda: F.batch_norm_infer(x, np.zeros(3, np.float32), np.ones(3, np.float32), stores="fast"),
+                     lambda: F.batch_norm_backward(x, x, np.zeros(3, np.float32), np.ones(3, np.float32),
+                                                   stores="fast")]:
+            with self.assertRaisesRegex(ValueError, "stores must be 'automatic', 'cached' or 'streaming', got 'fast'"):
+                call()
+
+
 class TestMoments(unittest.TestCase):
     def test_moments_against_numpy(self):
         rng = np.random.default_rng(16)

@@ -93,6 +93,11 @@ struct ChannelMoments {
 //             channels_last, C a multiple of 8 and a 32-byte-aligned output).
 enum class OutputStores : std::uint8_t { automatic, cached, streaming };
 
+// "automatic", "cached", "streaming": the names `bnorm bench --stores` and Python's
+// `stores=` use. parse_output_stores throws std::invalid_argument listing them for any other.
+std::string_view output_stores_name(OutputStores stores);
+OutputStores parse_output_stores(std::string_view name);
+
 // Where running statistics are updated; mean == nullptr means "do not update".
 struct RunningStatsUpdate {
   float* mean = nullptr;  // [C]

@@ -26,9 +26,9 @@ namespace {
 constexpr double eps = 1e-5;
 
 // The batch-norm contenders built into this binary, bnorm first.
-std::vector<std::unique_ptr<Contender>> make_batchnorm_contenders() {
+std::vector<std::unique_ptr<Contender>> make_batchnorm_contenders(OutputStores bnorm_stores) {
   std::vector<std::unique_ptr<Contender>> list;
-  list.push_back(make_bnorm_contender());
+  list.push_back(make_bnorm_contender(bnorm_stores));
 #ifdef BNORM_HAVE_ONEDNN
   list.push_back(make_onednn_contender());
 #endif
@@ -38,11 +38,12 @@ std::vector<std::unique_ptr<Contender>> make_batchnorm_contenders() {
   return list;
 }
 
-RunInfo describe_run() {
+RunInfo describe_run(OutputStores bnorm_stores) {
   RunInfo info{.threads = omp_get_max_threads(),
-               .l3_bytes = static_cast<std::size_t>(cpu::cpu_features().llc_bytes)};
+               .l3_bytes = static_cast<std::size_t>(cpu::cpu_features().llc_bytes),
+               .bnorm_stores = bnorm_stores};
   info.probe_isa = make_probe_contender()->detail();
-  for (const std::unique_ptr<Contender>& c : make_batchnorm_contenders())
+  for (const std::unique_ptr<Contender>& c : make_batchnorm_contenders(bnorm_stores))
     if (std::string(c->name()) != "bnorm")
       info.peers.push_back(std::string(c->name()) + " " + c->detail());
 #ifndef BNORM_HAVE_ONEDNN
@@ -74,7 +75,7 @@ int run_workload(const Workload& workload, bool cold, bool hot, const RunInfo& i
     timed.push_back(two_pass.get());
   }
   const std::size_t first_batchnorm = timed.size();
-  std::vector<std::unique_ptr<Contender>> contenders = make_batchnorm_contenders();
+  std::vector<std::unique_ptr<Contender>> contenders = make_batchnorm_contenders(info.bnorm_stores);
 
   // Validate each before anything is timed; failures are reported, not timed.
   std::vector<ResultRow> workload_rows;
@@ -137,7 +138,7 @@ int run(const BenchOptions& options) {
     return 0;
   }
 
-  const RunInfo info = describe_run();
+  const RunInfo info = describe_run(options.stores);
   const TimingPolicy policy = timing_policy(options);
   std::vector<ResultRow> rows;
   int failures = 0;

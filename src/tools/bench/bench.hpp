@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "bnorm/kernels/batchnorm.hpp"
+
 namespace bnorm::bench {
 
 struct BenchOptions {
@@ -17,6 +19,7 @@ struct BenchOptions {
   double seconds_per_case = 0.3;     // automatic repetitions: stop once one implementation
                                      // has run this long in a case (after a minimum count)
   bool list = false;                 // print the case names that would run, and stop
+  OutputStores stores = OutputStores::automatic;  // bnorm's store policy (the peers' are theirs)
 };
 
 // Runs the benchmark and prints to stdout; returns a process exit code:

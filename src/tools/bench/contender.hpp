@@ -52,7 +52,8 @@ std::unique_ptr<Contender> make_probe_contender();
 // forward_train and backward only: their ceiling as two passes, in the order the workload's
 // layout allows (probe_loops.hpp).
 std::unique_ptr<Contender> make_two_pass_probe_contender(const Workload& workload);
-std::unique_ptr<Contender> make_bnorm_contender();
+// bnorm through its public entry points, with the given store policy (OutputStores).
+std::unique_ptr<Contender> make_bnorm_contender(OutputStores stores);
 #ifdef BNORM_HAVE_ONEDNN
 std::unique_ptr<Contender> make_onednn_contender();
 #endif

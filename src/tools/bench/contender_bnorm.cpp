@@ -11,8 +11,13 @@ namespace {
 
 class BnormContender final : public Contender {
  public:
+  explicit BnormContender(OutputStores stores) : stores_(stores) {}
   const char* name() const override { return "bnorm"; }
-  std::string detail() const override { return kernel_; }
+  // The kernel, and the store policy when it is not the default.
+  std::string detail() const override {
+    if (stores_ == OutputStores::automatic) return kernel_;
+    return kernel_ + " stores=" + std::string(output_stores_name(stores_));
+  }
 
   void prepare(const Workload& workload, const BufferPool& pool,
                const ChannelParams& params) override {
@@ -47,7 +52,8 @@ class BnormContender final : public Contender {
                                  .running = {.mean = running_mean_.data(),
                                              .var = running_var_.data(),
                                              .factor = 0.1},
-                                 .workspace = workspace_});
+                                 .workspace = workspace_,
+                                 .stores = stores_});
         break;
       case Op::forward_infer:
         batchnorm_forward_infer({.problem = problem_,
@@ -57,7 +63,8 @@ class BnormContender final : public Contender {
                                  .var = p.var.data(),
                                  .gamma = p.gamma.data(),
                                  .beta = p.beta.data(),
-                                 .y = b.out});
+                                 .y = b.out,
+                                 .stores = stores_});
         break;
       case Op::backward:
         batchnorm_backward({.problem = problem_,
@@ -70,7 +77,8 @@ class BnormContender final : public Contender {
                             .dx = b.out,
                             .dgamma = dgamma_.data(),
                             .dbeta = dbeta_.data(),
-                            .workspace = workspace_});
+                            .workspace = workspace_,
+                            .stores = stores_});
         break;
     }
   }
@@ -89,6 +97,7 @@ class BnormContender final : public Contender {
   }
 
  private:
+  OutputStores stores_;
   const BufferPool* pool_ = nullptr;
   const ChannelParams* params_ = nullptr;
   Op op_ = Op::forward_train;
@@ -102,6 +111,8 @@ class BnormContender final : public Contender {
 
 }  // namespace
 
-std::unique_ptr<Contender> make_bnorm_contender() { return std::make_unique<BnormContender>(); }
+std::unique_ptr<Contender> make_bnorm_contender(OutputStores stores) {
+  return std::make_unique<BnormContender>(stores);
+}
 
 }  // namespace bnorm::bench

@@ -32,8 +32,9 @@ void print_table(std::FILE* out, const RunInfo& info, const std::vector<ResultRo
   std::string peers, absent;
   for (const std::string& p : info.peers) peers += (peers.empty() ? "" : ", ") + p;
   for (const std::string& a : info.absent) absent += (absent.empty() ? "" : ", ") + a;
-  std::fprintf(out, "peers: %s; absent (not built in): %s\n", peers.empty() ? "none" : peers.c_str(),
-               absent.empty() ? "none" : absent.c_str());
+  std::fprintf(out, "peers: %s; absent (not built in): %s; bnorm output stores: %s\n",
+               peers.empty() ? "none" : peers.c_str(), absent.empty() ? "none" : absent.c_str(),
+               std::string(output_stores_name(info.bnorm_stores)).c_str());
   std::fprintf(out, "SOL = speed-of-light probe (%s loop moving only the unavoidable bytes); us = median microseconds;\n"
                     "%%SOL = SOL us / impl us; vs peer = fastest peer us / bnorm us (>1: bnorm faster); GB/s = unavoidable bytes / median\n"
                     "2P us = the two-pass probe (forward_train and backward: inputs read twice, the output written by the second pass,\n"

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "bnorm/kernels/batchnorm.hpp"
 #include "tools/bench/cases.hpp"
 
 namespace bnorm::bench {
@@ -31,6 +32,7 @@ struct ResultRow {
 struct RunInfo {
   int threads = 1;
   std::size_t l3_bytes = 0;
+  OutputStores bnorm_stores = OutputStores::automatic;  // bnorm bench --stores
   std::string probe_isa;             // "avx2" or "baseline"
   std::vector<std::string> peers;    // built in, e.g. "onednn 2.6.3"
   std::vector<std::string> absent;   // not built in, e.g. "libtorch"
