@@ -117,9 +117,8 @@ Moments parse_moments(const py::handle& object, std::int64_t channels, const std
 OutputStores output_stores(const std::string& name, const std::string& where) {
   try {
     return parse_output_stores(name);
-  } catch (const std::invalid_argument&) {
-    throw py::value_error(where + ": stores must be 'automatic', 'cached' or 'streaming', got '" +
-                          name + "'");
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(where + ": " + e.what());
   }
 }
 

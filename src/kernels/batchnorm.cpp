@@ -88,8 +88,11 @@ std::string_view output_stores_name(OutputStores stores) {
 OutputStores parse_output_stores(std::string_view name) {
   for (const auto& [value, known] : kOutputStoresNames)
     if (known == name) return value;
-  throw std::invalid_argument("bnorm: unknown output stores '" + std::string(name) +
-                              "' (automatic, cached or streaming)");
+  std::string choices;
+  for (const auto& entry : kOutputStoresNames)
+    choices += (choices.empty() ? "" : ", ") + std::string(entry.second);
+  throw std::invalid_argument("bnorm: unknown output stores '" + std::string(name) + "' (one of " +
+                              choices + ")");
 }
 
 namespace {

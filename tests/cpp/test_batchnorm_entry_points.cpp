@@ -75,7 +75,7 @@ TEST(OutputStores, NamesRoundTripAndOthersAreRejectedWithTheChoices) {
   const std::string message =
       thrown_message<std::invalid_argument>([] { parse_output_stores("Streaming"); });
   EXPECT_NE(message.find("'Streaming'"), std::string::npos) << message;
-  EXPECT_NE(message.find("automatic, cached or streaming"), std::string::npos) << message;
+  EXPECT_NE(message.find("(one of automatic, cached, streaming)"), std::string::npos) << message;
 }
 
 TEST(Implementations, OrderedListWithTheReferenceLast) {
