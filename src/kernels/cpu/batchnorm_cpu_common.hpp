@@ -47,9 +47,17 @@ struct F1 {
   friend F1 operator+(F1 a, F1 b) { return {a.v + b.v}; }
   friend F1 operator-(F1 a, F1 b) { return {a.v - b.v}; }
   friend F1 operator*(F1 a, F1 b) { return {a.v * b.v}; }
-  // Fused in the AVX2 unit (-ffp-contract=fast there, src/CMakeLists.txt), as the vectors'
-  // fmadd is: a value must not depend on whether a vector or a tail computed it.
+  // Fused where the vectors' fmadd is (the AVX2 unit): a value must not depend on whether a
+  // vector or a tail computed it (the split of a run into head, vectors and tail changes with
+  // the alignment and with OutputStores). Optimized, a * b + c is fused by -ffp-contract=fast
+  // (src/CMakeLists.txt); __builtin_fmaf there instead cost 1.045x the time of 256x64x8x8
+  // channels_first backward in cache. Unoptimized (Debug, sanitizers) nothing is contracted,
+  // so the builtin.
+#if defined(__FMA__) && !defined(__OPTIMIZE__)
+  static F1 fmadd(F1 a, F1 b, F1 c) { return {__builtin_fmaf(a.v, b.v, c.v)}; }
+#else
   static F1 fmadd(F1 a, F1 b, F1 c) { return {a.v * b.v + c.v}; }
+#endif
   static void add_to(double* acc, F1 a) { acc[0] += a.v; }
   static void store_to(double* acc, F1 a) { acc[0] = a.v; }
 };
