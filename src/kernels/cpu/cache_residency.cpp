@@ -19,11 +19,8 @@ namespace {
 // on the development machine (Zen 4 guest, TSC 2.6 GHz), 8 lines of a 0.8-6.4 MB buffer, TSC
 // ticks, median (90th percentile): in cache 156-208 (182-416), flushed with clflush 520-600
 // (750-830), evicted by 256 MB of other traffic (the benchmark's cold runs, TLB misses too)
-// 570-3300 (910-4200). One line flushed with clflush: 390-440 (calibration below).
-// Backward's dy and dx, judged in DRAM, of 1000 calls: rotated through 256 MB 1000 in every
-// case; repeated on the same buffers ("in cache") 2-39, except 32x256x14x14 channels_last
-// (three tensors of 6.4 MB) 100-382, where lines do leave the L3: a second group of dy lines
-// agreed in 60% of those calls.
+// 570-3300 (910-4200). One line flushed with clflush: 390-440 (calibration below). How often
+// the whole test judges right: input_and_output_in_dram below, and docs/benchmarks.md.
 constexpr int kSampleLines = 8;
 
 std::uint64_t fenced_ticks() {
