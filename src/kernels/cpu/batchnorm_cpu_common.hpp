@@ -71,6 +71,25 @@ void store_or_add(double* acc, V v, bool first) {
   else V::add_to(acc, v);
 }
 
+// The deviation x - k of the shifted sums, given neg_k = -k, as the multiply-add x * 1 + (-k):
+// the same bits as the subtraction (x * 1 is exact, then one rounding), but on the multiply-add
+// pipes. Each vector step of the statistics is that subtraction, an add (the sum) and a
+// multiply-add (the sum of squares); Zen 4 runs adds on two pipes and multiply-adds on two
+// others, and with the subtraction as a multiply-add the loop ran 0.90-0.94x the time in a
+// micro-benchmark (one thread, (384, 512) and (1568, 256) rows in L2 and L3). dlopen A/B,
+// forward_train in cache: channels_last 0.93-0.98x, channels_first 0.97-0.99x, from DRAM
+// 0.98-1.01x; backward (x - mean, its dy (x - mean) sums) channels_last 0.95-0.99x, channels
+// first blocks the same; but the image rows' backward from DRAM (8x512x7x7) 1.06-1.11x, so
+// that one keeps the subtraction.
+template <class V>
+V deviation(V x, V neg_k) {
+  return V::fmadd(x, V::set1(1.0f), neg_k);
+}
+// out[j] = -v[j], j < n: per-channel constants as deviation() takes them.
+inline void negate(const float* v, i64 n, float* out) {
+  for (i64 j = 0; j < n; ++j) out[j] = -v[j];
+}
+
 // A mask for the overlapping last vector of a run (see batchnorm_cpu_nchw_rows.hpp), or none.
 struct NoMask {};
 template <class V>
@@ -527,26 +546,34 @@ inline bool beyond_llc(const BatchNormProblem& p, int tensors) {
   return p.numel() * 4 * tensors > static_cast<i64>(cpu_features().llc_bytes / 2);
 }
 
+// Whether the op's data comes from DRAM: beyond half the LLC, or, from kResidencyMinBytes up,
+// where timed loads find the input and the output there (cache_residency.hpp; output may be
+// the input, for an op that writes none). Smaller calls are short, and their data is taken to
+// be in cache. It decides the output stores (stream_outputs) and channels_last's software
+// prefetch (nhwc_chunk_sums).
+inline bool data_in_dram(const BatchNormProblem& p, int tensors, const float* input,
+                         const float* output) {
+  const auto bytes = static_cast<std::size_t>(p.numel()) * sizeof(float);
+  return beyond_llc(p, tensors) ||
+         (bytes >= kResidencyMinBytes && input_and_output_in_dram(input, output, bytes));
+}
+
 // Whether to store the output non-temporally (OutputStores). They pay only when the output
 // goes to DRAM anyway: then a normal store's read-for-ownership costs DRAM traffic and
 // evicts inputs. An output that stays in cache, streamed, misses the cache for whoever reads
 // it next (and the benchmark's hot runs), which costs far more than it saves (256x64x8x8
-// channels_last forward_train in cache: 153 -> 235 us). So automatic streams beyond half the
-// LLC, and below it when timed loads find the input and the output in DRAM
-// (cache_residency.hpp), from kResidencyMinBytes up: smaller calls are short, and their data
-// is in cache. `pays`: the layout's own condition for streaming to pay.
+// channels_last forward_train in cache: 153 -> 235 us). So automatic streams where the data
+// comes from DRAM (in_dram: data_in_dram). `pays`: the layout's own condition for streaming
+// to pay.
 // dlopen A/B against size alone, x and y rotated through 256 MB (from DRAM), median time:
 // channels_last forward_train 0.75-0.92x, forward_infer 0.79-0.84x, backward 0.88-1.05x;
 // 256x64x8x8 channels_first 1.01x, 0.90x, 0.93x. In cache 0.98-1.04x (the timed loads cost
 // about 0.1 us; 8x512x7x7 channels_last forward_infer 1.01x).
 template <class V>
-bool stream_outputs(const BatchNormProblem& p, int tensors, OutputStores stores, bool pays,
-                    const float* input, const float* output) {
+bool stream_outputs(OutputStores stores, bool pays, bool in_dram) {
   if (!V::can_stream || stores == OutputStores::cached) return false;
   if (stores == OutputStores::streaming) return true;
-  const auto bytes = static_cast<std::size_t>(p.numel()) * sizeof(float);
-  return pays && (beyond_llc(p, tensors) ||
-                  (bytes >= kResidencyMinBytes && input_and_output_in_dram(input, output, bytes)));
+  return pays && in_dram;
 }
 
 // Inference transforms of channels c0 + j, j < n: out(j, Normalizer), y = (x - mean) *

@@ -156,7 +156,7 @@ void nchw_block_shifted_sums(const float* x, const BatchNormProblem& p, const Nc
                              i64 c0, i64 nb, const float* k, double* s1, double* s2) {
   auto coef = [k](i64 j) { return k[j]; };
   auto term = [x]<class U>(i64 o, float kc, auto mask, U& a1, U& a2) {
-    const U d = masked(U::load(x + o) - U::set1(kc), mask);
+    const U d = masked(deviation(U::load(x + o), U::set1(-kc)), mask);
     a1 = a1 + d, a2 = U::fmadd(d, d, a2);
   };
   nchw_block_sums<V>(g, p.spatial, c0, nb, coef, term, s1, s2, beyond_llc(p, 1) ? x : nullptr);
@@ -233,11 +233,10 @@ void nchw_run_grad_dx(const float* x, const float* dy, float* dx, i64 len, float
 // Streaming also needs runs of whole lines (8x8: 4 lines), or long runs (56x56), so that the
 // write-combining buffers leave full; short odd runs (14x14) stream partial lines and lose.
 template <class V>
-bool nchw_stream(const BatchNormProblem& p, int tensors, OutputStores stores, const float* input,
-                 const float* output) {
+bool nchw_stream(const BatchNormProblem& p, OutputStores stores, bool in_dram) {
   const i64 run_bytes = nchw_geometry(p).len * 4;
   const bool whole_lines = run_bytes % 64 == 0 || run_bytes >= kStreamMinRunBytes;
-  return stream_outputs<V>(p, tensors, stores, whole_lines, input, output);
+  return stream_outputs<V>(stores, whole_lines, in_dram);
 }
 
 inline bool nchw_parallel(const BatchNormProblem& p) {
@@ -278,7 +277,8 @@ void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
 
 template <class V>
 void nchw_forward_train(const BatchNormForwardTrainArgs& a) {
-  if (nchw_stream<V>(a.problem, 2, a.stores, a.x, a.y)) nchw_forward_train_impl<V, true>(a);
+  if (nchw_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 2, a.x, a.y)))
+    nchw_forward_train_impl<V, true>(a);
   else nchw_forward_train_impl<V, false>(a);
 }
 
@@ -334,7 +334,8 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nchw_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (nchw_stream<V>(a.problem, 2, a.stores, a.x, a.y)) nchw_forward_infer_impl<V, true>(a);
+  if (nchw_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 2, a.x, a.y)))
+    nchw_forward_infer_impl<V, true>(a);
   else nchw_forward_infer_impl<V, false>(a);
 }
 
@@ -346,7 +347,7 @@ void nchw_block_grad_sums(const BatchNormBackwardArgs& a, const NchwGeometry& g,
   auto coef = [mean = a.mean + c0](i64 j) { return mean[j]; };
   auto term = [x = a.x, dy = a.dy]<class U>(i64 o, float mean, auto mask, U& a1, U& a2) {
     const U d = masked(U::load(dy + o), mask);
-    a1 = a1 + d, a2 = U::fmadd(d, U::load(x + o) - U::set1(mean), a2);
+    a1 = a1 + d, a2 = U::fmadd(d, deviation(U::load(x + o), U::set1(-mean)), a2);
   };
   nchw_block_sums<V>(g, S, c0, nb, coef, term, sdy, sdyxm, nullptr);
   for (i64 j = 0; j < nb; ++j) {
@@ -397,7 +398,8 @@ void nchw_backward_impl(const BatchNormBackwardArgs& a) {
 
 template <class V>
 void nchw_backward(const BatchNormBackwardArgs& a) {
-  if (a.mask.dx && nchw_stream<V>(a.problem, 3, a.stores, a.dy, a.dx)) nchw_backward_impl<V, true>(a);
+  if (a.mask.dx && nchw_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 3, a.dy, a.dx)))
+    nchw_backward_impl<V, true>(a);
   else nchw_backward_impl<V, false>(a);
 }
 
