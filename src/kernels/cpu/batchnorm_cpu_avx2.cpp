@@ -26,6 +26,12 @@ struct Avx2 {
   friend Avx2 operator+(Avx2 a, Avx2 b) { return {_mm256_add_ps(a.v, b.v)}; }
   friend Avx2 operator-(Avx2 a, Avx2 b) { return {_mm256_sub_ps(a.v, b.v)}; }
   friend Avx2 operator*(Avx2 a, Avx2 b) { return {_mm256_mul_ps(a.v, b.v)}; }
+  // Lanes below m from a, the others from b.
+  static Avx2 first_lanes(int m, Avx2 a, Avx2 b) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256 below = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(m), lane));
+    return {_mm256_blendv_ps(b.v, a.v, below)};
+  }
   // a * b + c, one rounding
   static Avx2 fmadd(Avx2 a, Avx2 b, Avx2 c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
   // acc[l] += a[l] for l < 8, widened to double

@@ -29,7 +29,7 @@ constexpr double kPivotRatio2 = 4.0;        // redo when (mean - K)^2 > 4 var
 constexpr i64 kPivotSamples = 16;           // channels_last: rows averaged into a pivot
 constexpr i64 kParallelMinElems = 1 << 15;  // below this (128 KB), one thread, no omp region
 constexpr i64 kChunkBytes = 32 << 10;       // channels_last: bytes of one row chunk (one group)
-constexpr i64 kStreamMinRunBytes = 4 << 10;  // channels_first: shortest run worth streaming
+constexpr i64 kStreamMinSpanBytes = 4 << 10;  // channels_first: shortest span worth streaming
 constexpr std::size_t kResidencyMinBytes = 256 << 10;  // smallest tensor whose residency is timed
 constexpr i64 kMaxChunks = 32;  // chunked reductions: bounds the workspace and the merge work
 constexpr i64 kEpilogueBlock = 64;  // channels whose 1/sqrt(var + eps) is one vector loop
@@ -191,44 +191,6 @@ inline void chunk_merge(const ChunkWorkspace& ws, Range r) {
     const double* a = ws.s1 + chunk * ws.group;
     const double* b = ws.s2 + chunk * ws.group;
     for (i64 c = r.begin; c < r.end; ++c) ws.s1[c] += a[c], ws.s2[c] += b[c];
-  }
-}
-
-// ---- Primitives over a strided sequence of vectors: element j is V::load(x + j * stride).
-// channels_first uses them with stride = width (a contiguous run of one channel, the
-// lanes are positions); its sums are nchw_block_sums (batchnorm_cpu_nchw.hpp).
-
-// y_j = (x_j - k) * scale + shift   (normalize; also inference with k = mean, shift = beta,
-// and frozen dx with x = dy, k = 0, shift = 0). Reads x_j before writing y_j: y may alias x.
-template <class V, bool kStream>
-void seq_normalize(const float* x, float* y, i64 stride, i64 count, V k, V scale, V shift) {
-  i64 j = 0;
-  for (; j + 2 <= count; j += 2) {
-    const i64 o = j * stride;
-    const V y0 = V::fmadd(V::load(x + o) - k, scale, shift);
-    const V y1 = V::fmadd(V::load(x + o + stride) - k, scale, shift);
-    if constexpr (kStream) {
-      V::stream(y + o, y0), V::stream(y + o + stride, y1);
-    } else {
-      V::store(y + o, y0), V::store(y + o + stride, y1);
-    }
-  }
-  if (j < count) {
-    const V y0 = V::fmadd(V::load(x + j * stride) - k, scale, shift);
-    if constexpr (kStream) V::stream(y + j * stride, y0);
-    else V::store(y + j * stride, y0);
-  }
-}
-
-// dx_j = a * dy_j + (b * (x_j - mean) + c)   (batch-statistics backward, coefficients below)
-template <class V, bool kStream>
-void seq_grad_dx(const float* x, const float* dy, float* dx, i64 stride, i64 count, V mean,
-                 V a, V b, V c) {
-  for (i64 j = 0; j < count; ++j) {
-    const i64 o = j * stride;
-    const V r = V::fmadd(a, V::load(dy + o), V::fmadd(b, V::load(x + o) - mean, c));
-    if constexpr (kStream) V::stream(dx + o, r);
-    else V::store(dx + o, r);
   }
 }
 

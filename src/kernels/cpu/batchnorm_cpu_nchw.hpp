@@ -9,6 +9,8 @@
 // (8..128 floats) and N >= 4 go to batchnorm_cpu_nchw_rows.hpp instead (images as rows).
 #pragma once
 
+#include <array>
+
 #include "kernels/cpu/batchnorm_cpu_common.hpp"
 
 namespace bnorm::cpu {
@@ -186,56 +188,94 @@ void nchw_block_mean_var(const float* x, const BatchNormProblem& p, const NchwGe
   }
 }
 
-// y = (x - k) * scale + shift over one run; with kStream the vector part stores aligned
-// non-temporal, after a scalar head up to the 32-byte boundary of y.
-template <class V, bool kStream>
-void nchw_run_normalize(const float* x, float* y, i64 len, float k, float scale, float shift) {
+// ---- Elementwise passes over spans: `runs` consecutive runs of `len` floats each, one
+// contiguous piece of memory (the runs of adjacent channels in one image), each run with its
+// own P constants (its channel's). span_map writes out[e] = op(constants of e's run, e) for
+// every element e of the span: op(c, e) takes c, a std::array<U, P> of the constants as U,
+// and returns the U at element e (U = V: the vector from e on; U = F1: element e alone);
+// params(j) gives run j's constants (std::array<float, P>). With kStream the stores are
+// non-temporal, after a scalar head up to the 32-byte boundary of out.
+// Vectors go across runs: the one that straddles two runs (len >= W) takes its first lanes'
+// constants from the one and the others' from the next (V::first_lanes). Run by run, a run of
+// 49 or 196 floats does not end on a line, so the non-temporal stores left partial lines
+// (7x7 and 14x14 did not stream), and each run ended in a scalar or overlapping tail; as one
+// stream the span writes whole lines but at its two ends. dlopen A/B, forward_infer, span /
+// run by run, from DRAM: 8x512x7x7 0.87x, 32x256x14x14 0.81x, 256x64x8x8 1.0x; in cache 0.75x,
+// 0.93x, 0.89x.
+// Each element is loaded before it is stored: out may alias op's inputs.
+template <class V, bool kStream, std::size_t P, class Params, class Op>
+void span_map(float* out, i64 len, i64 runs, Params&& params, Op&& op) {
   constexpr int W = V::width;
-  if (!kStream && len > W && len % W) {
-    // The last len % W values as one more vector, overlapping the last whole one. Both are
-    // loaded before either is stored (y may alias x), and after the rest of the run: loading
-    // the run's end first cost 8% on cold 32x256x14x14 (the prefetchers saw a jump back).
-    const V kv = V::set1(k), sv = V::set1(scale), hv = V::set1(shift);
-    const i64 last = (len / W - 1) * W;
-    seq_normalize<V, false>(x, y, W, len / W - 1, kv, sv, hv);
-    const V a = V::fmadd(V::load(x + last) - kv, sv, hv);
-    const V b = V::fmadd(V::load(x + len - W) - kv, sv, hv);
-    V::store(y + last, a), V::store(y + len - W, b);
+  auto splat = [&]<class U>(const std::array<float, P>& c) {
+    std::array<U, P> r;
+    for (std::size_t i = 0; i < P; ++i) r[i] = U::set1(c[i]);
+    return r;
+  };
+  auto put = [&](i64 e, V v) {
+    if constexpr (kStream) V::stream(out + e, v);
+    else V::store(out + e, v);
+  };
+  auto scalars = [&](i64 j, i64 e, i64 count) {
+    const std::array<F1, P> c = splat.template operator()<F1>(params(j));
+    for (i64 i = e; i < e + count; ++i) F1::store(out + i, op(c, i));
+  };
+  if (len < W) {  // a run holds no whole vector
+    for (i64 j = 0; j < runs; ++j) scalars(j, j * len, len);
     return;
   }
-  i64 head = 0;
-  if constexpr (kStream)
-    head = std::min<i64>(len, ((32 - reinterpret_cast<std::uintptr_t>(y) % 32) % 32) / 4);
-  const F1 k1 = F1::set1(k), s1 = F1::set1(scale), h1 = F1::set1(shift);
-  seq_normalize<F1, false>(x, y, 1, head, k1, s1, h1);
-  const i64 nv = (len - head) / W, tail = head + nv * W;
-  seq_normalize<V, kStream>(x + head, y + head, W, nv, V::set1(k), V::set1(scale),
-                            V::set1(shift));
-  seq_normalize<F1, false>(x + tail, y + tail, 1, len - tail, k1, s1, h1);
+  i64 e = 0;
+  if constexpr (kStream) {  // head < W <= len: in run 0
+    e = std::min<i64>(len * runs, ((32 - reinterpret_cast<std::uintptr_t>(out) % 32) % 32) / 4);
+    scalars(0, 0, e);
+  }
+  for (i64 j = 0; j < runs; ++j) {
+    const i64 end = (j + 1) * len;
+    const std::array<V, P> c = splat.template operator()<V>(params(j));
+    for (; e + W <= end; e += W) put(e, op(c, e));
+    if (e == end) continue;
+    if (j + 1 == runs) return scalars(j, e, end - e);
+    const int lanes = static_cast<int>(end - e);  // in run j; the rest in run j + 1
+    const std::array<float, P> here = params(j), next = params(j + 1);
+    std::array<V, P> mixed;
+    for (std::size_t i = 0; i < P; ++i)
+      mixed[i] = V::first_lanes(lanes, V::set1(here[i]), V::set1(next[i]));
+    put(e, op(mixed, e));
+    e += W;
+  }
 }
 
-// dx = a * dy + (b * (x - mean) + c) over one run (alignment as above).
-template <class V, bool kStream>
-void nchw_run_grad_dx(const float* x, const float* dy, float* dx, i64 len, float mean,
-                      GradCoef q) {
-  constexpr int W = V::width;
-  i64 head = 0;
-  if constexpr (kStream)
-    head = std::min<i64>(len, ((32 - reinterpret_cast<std::uintptr_t>(dx) % 32) % 32) / 4);
-  const F1 m1 = F1::set1(mean), a1 = F1::set1(q.a), b1 = F1::set1(q.b), c1 = F1::set1(q.c);
-  seq_grad_dx<F1, false>(x, dy, dx, 1, head, m1, a1, b1, c1);
-  const i64 nv = (len - head) / W, tail = head + nv * W;
-  seq_grad_dx<V, kStream>(x + head, dy + head, dx + head, W, nv, V::set1(mean), V::set1(q.a),
-                          V::set1(q.b), V::set1(q.c));
-  seq_grad_dx<F1, false>(x + tail, dy + tail, dx + tail, 1, len - tail, m1, a1, b1, c1);
+// y = (x - k) * scale + shift over a span (span_map), run j with z(j), a Normalizer: normalize,
+// inference (k = mean, shift = beta), frozen dx (x = dy, k = shift = 0).
+template <class V, bool kStream, class Z>
+void span_normalize(const float* x, float* y, i64 len, i64 runs, Z&& z) {
+  span_map<V, kStream, 3>(
+      y, len, runs,
+      [&](i64 j) {
+        const Normalizer n = z(j);
+        return std::array<float, 3>{n.k, n.scale, n.shift};
+      },
+      [&]<class U>(const std::array<U, 3>& c, i64 e) {
+        return U::fmadd(U::load(x + e) - c[0], c[1], c[2]);
+      });
 }
 
-// Streaming also needs runs of whole lines (8x8: 4 lines), or long runs (56x56), so that the
-// write-combining buffers leave full; short odd runs (14x14) stream partial lines and lose.
+// dx = a * dy + (b * (x - mean) + c) over a span, run j with q(j) = {mean, a, b, c}
+// (grad_coefficients).
+template <class V, bool kStream, class Q>
+void span_grad_dx(const float* x, const float* dy, float* dx, i64 len, i64 runs, Q&& q) {
+  span_map<V, kStream, 4>(dx, len, runs, q, [&]<class U>(const std::array<U, 4>& c, i64 e) {
+    return U::fmadd(c[1], U::load(dy + e), U::fmadd(c[2], U::load(x + e) - c[0], c[3]));
+  });
+}
+
+// Streaming also needs spans (span_map) of whole lines, or long ones, so that the
+// write-combining buffers leave full: a span is a block's or all channels' runs in one image,
+// at least an image's worth but where a block is smaller (rare: a block is as many channels
+// as fit half an L2 or more).
 template <class V>
 bool nchw_stream(const BatchNormProblem& p, OutputStores stores, bool in_dram) {
-  const i64 run_bytes = nchw_geometry(p).len * 4;
-  const bool whole_lines = run_bytes % 64 == 0 || run_bytes >= kStreamMinRunBytes;
+  const i64 image_bytes = p.channels * p.spatial * 4;
+  const bool whole_lines = image_bytes % 64 == 0 || image_bytes >= kStreamMinSpanBytes;
   return stream_outputs<V>(stores, whole_lines, in_dram);
 }
 
@@ -244,15 +284,14 @@ inline bool nchw_parallel(const BatchNormProblem& p) {
 }
 
 // y = (x - k) * scale + shift for channels c0 .. c0+nb-1, image by image, so that memory is
-// visited in the order it lies (one run per channel within an image).
+// visited in the order it lies (the block's runs in one image are one span).
 template <class V, bool kStream>
 void nchw_block_normalize(const float* x, float* y, const BatchNormProblem& p,
                           const NchwGeometry& g, i64 c0, i64 nb, const Normalizer* z) {
-  for (i64 n = 0; n < g.runs; ++n)
-    for (i64 j = 0; j < nb; ++j) {
-      const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
-      nchw_run_normalize<V, kStream>(x + o, y + o, g.len, z[j].k, z[j].scale, z[j].shift);
-    }
+  for (i64 n = 0; n < g.runs; ++n) {
+    const i64 o = c0 * p.spatial + n * g.run_stride;
+    span_normalize<V, kStream>(x + o, y + o, g.len, nb, [&](i64 j) { return z[j]; });
+  }
 }
 
 template <class V, bool kStream>
@@ -311,10 +350,11 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
       Normalizer z[kInferBlock];
       infer_normalizers(a, 0, p.channels, [&](i64 c, Normalizer zc) { z[c] = zc; });
       const Range mine = share(p.batch * p.channels, t, threads);
-      for (i64 r = mine.begin, c = mine.begin % p.channels; r < mine.end; ++r) {
+      for (i64 r = mine.begin; r < mine.end;) {  // my runs of one image at a time: a span
+        const i64 c = r % p.channels, end = std::min(mine.end, r - c + p.channels);
         const i64 o = r * p.spatial;
-        nchw_run_normalize<V, kStream>(a.x + o, a.y + o, p.spatial, z[c].k, z[c].scale, z[c].shift);
-        if (++c == p.channels) c = 0;  // (r % C per run: a division, 12% of 8x512x7x7 in cache)
+        span_normalize<V, kStream>(a.x + o, a.y + o, p.spatial, end - r, [&](i64 j) { return z[c + j]; });
+        r = end;
       }
       if constexpr (kStream) V::fence();
     });
@@ -383,14 +423,16 @@ void nchw_backward_impl(const BatchNormBackwardArgs& a) {
       accumulate_param_grads(a, c0, nb, sdy, sdyxm);
       for (i64 j = 0; j < nb; ++j) q[j] = grad_coefficients(a, c0 + j, sdy[j], sdyxm[j], m);
       if (!a.mask.dx) continue;
-      for (i64 n = 0; n < g.runs; ++n)
-        for (i64 j = 0; j < nb; ++j) {
-          const i64 o = (c0 + j) * p.spatial + n * g.run_stride;
-          if (frozen)  // dx = (gamma * invstd) * dy
-            nchw_run_normalize<V, kStream>(a.dy + o, a.dx + o, g.len, 0.0f, q[j].a, 0.0f);
-          else
-            nchw_run_grad_dx<V, kStream>(a.x + o, a.dy + o, a.dx + o, g.len, a.mean[c0 + j], q[j]);
-        }
+      for (i64 n = 0; n < g.runs; ++n) {  // the block's runs in one image: a span
+        const i64 o = c0 * p.spatial + n * g.run_stride;
+        if (frozen)  // dx = (gamma * invstd) * dy
+          span_normalize<V, kStream>(a.dy + o, a.dx + o, g.len, nb,
+                                     [&](i64 j) { return Normalizer{0.0f, q[j].a, 0.0f}; });
+        else
+          span_grad_dx<V, kStream>(a.x + o, a.dy + o, a.dx + o, g.len, nb, [&](i64 j) {
+            return std::array<float, 4>{a.mean[c0 + j], q[j].a, q[j].b, q[j].c};
+          });
+      }
     }
     if constexpr (kStream) V::fence();
   });

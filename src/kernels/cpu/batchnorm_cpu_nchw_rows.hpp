@@ -126,11 +126,11 @@ void rows_chunk_normalize(const float* x, float* y, const NchwRowsPlan& pl, i64 
                           const float* k, const float* scale, const float* shift) {
   const i64 C = pl.channels, S = pl.spatial;
   const Range r = chunk_images(pl, chunk);
-  for (i64 n = r.begin; n < r.end; ++n)
-    for (i64 c = 0; c < C; ++c) {
-      const i64 o = (n * C + c) * S;
-      nchw_run_normalize<V, kStream>(x + o, y + o, S, k[c], scale[c], shift[c]);
-    }
+  for (i64 n = r.begin; n < r.end; ++n) {  // an image: one span
+    const i64 o = n * C * S;
+    span_normalize<V, kStream>(x + o, y + o, S, C,
+                               [&](i64 c) { return Normalizer{k[c], scale[c], shift[c]}; });
+  }
 }
 
 // Statistics of every channel (chunked_statistics; ends with a barrier). Pivots: the mean of
@@ -234,15 +234,16 @@ void rows_backward_impl(const BatchNormBackwardArgs& a, const NchwRowsPlan& pl) 
     team_barrier(threads);
     for (i64 chunk = mine.end - 1; chunk >= mine.begin; --chunk) {
       const Range r = chunk_images(pl, chunk);
-      for (i64 n = r.begin; n < r.end; ++n)  // chunks last to first, images in order
-        for (i64 c = 0; c < C; ++c) {
-          const i64 o = (n * C + c) * S;
-          if (frozen)  // dx = (gamma * invstd) * dy
-            nchw_run_normalize<V, kStream>(a.dy + o, a.dx + o, S, 0.0f, ws.scale[c], 0.0f);
-          else
-            nchw_run_grad_dx<V, kStream>(a.x + o, a.dy + o, a.dx + o, S, a.mean[c],
-                                         {ws.scale[c], ws.shift[c], ws.extra[c]});
-        }
+      for (i64 n = r.begin; n < r.end; ++n) {  // chunks last to first, images in order
+        const i64 o = n * C * S;  // an image: one span
+        if (frozen)  // dx = (gamma * invstd) * dy
+          span_normalize<V, kStream>(a.dy + o, a.dx + o, S, C,
+                                     [&](i64 c) { return Normalizer{0.0f, ws.scale[c], 0.0f}; });
+        else
+          span_grad_dx<V, kStream>(a.x + o, a.dy + o, a.dx + o, S, C, [&](i64 c) {
+            return std::array<float, 4>{a.mean[c], ws.scale[c], ws.shift[c], ws.extra[c]};
+          });
+      }
     }
     if constexpr (kStream) V::fence();
   });

@@ -42,6 +42,11 @@ struct Lanes8 {
     for (int l = 0; l < 8; ++l) a.v[l] *= b.v[l];
     return a;
   }
+  // Lanes below m from a, the others from b.
+  static Lanes8 first_lanes(int m, Lanes8 a, Lanes8 b) {
+    for (int l = m; l < 8; ++l) a.v[l] = b.v[l];
+    return a;
+  }
   // a * b + c, two roundings (no FMA at baseline).
   static Lanes8 fmadd(Lanes8 a, Lanes8 b, Lanes8 c) { return a * b + c; }
   // acc[l] += a[l], in double.
