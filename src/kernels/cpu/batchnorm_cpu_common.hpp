@@ -32,6 +32,7 @@ constexpr i64 kChunkBytes = 32 << 10;       // channels_last: bytes of one row c
 constexpr i64 kStreamMinSpanBytes = 4 << 10;  // channels_first: shortest span worth streaming
 constexpr std::size_t kResidencyMinBytes = 256 << 10;  // smallest tensor whose residency is timed
 constexpr i64 kMaxChunks = 32;  // chunked reductions: bounds the workspace and the merge work
+constexpr i64 kPrefetchAheadBytes = 8 << 10;  // software prefetch: how far ahead of the reads
 constexpr i64 kEpilogueBlock = 64;  // channels whose 1/sqrt(var + eps) is one vector loop
 
 // One float lane: the tail of every vector loop, in both translation units.

@@ -68,7 +68,6 @@ bool nhwc_stream(const BatchNormProblem& p, OutputStores stores, bool in_dram, c
 }
 
 constexpr i64 kSweepRows = 4;                 // rows added per load/store of the accumulators
-constexpr i64 kPrefetchAheadBytes = 8 << 10;  // how far ahead of the sweep the prefetch runs
 
 // Pass 1 over chunk `chunk`, channels [g0, g0 + gc): ws.s1/s2 row `chunk` = per-channel sums
 // of term(o, c, acc1, acc2), which adds the value at offset o (some row, channel g0 + c: a
