@@ -509,16 +509,21 @@ inline bool beyond_llc(const BatchNormProblem& p, int tensors) {
   return p.numel() * 4 * tensors > static_cast<i64>(cpu_features().llc_bytes / 2);
 }
 
-// Whether the op's data comes from DRAM: beyond half the LLC, or, from kResidencyMinBytes up,
-// where timed loads find the input and the output there (cache_residency.hpp; output may be
-// the input, for an op that writes none). Smaller calls are short, and their data is taken to
-// be in cache. It decides the output stores (stream_outputs) and channels_last's software
-// prefetch (nhwc_chunk_sums).
-inline bool data_in_dram(const BatchNormProblem& p, int tensors, const float* input,
-                         const float* output) {
+// Where the op's data is: in DRAM (beyond half the LLC, or, from kResidencyMinBytes up, where
+// timed loads find the input and the output there: cache_residency.hpp; output may be the
+// input, for an op that writes none), in cache (the timed loads say so), or unknown (smaller
+// calls are short and not timed; their data is taken to be in cache, as a layer's input was
+// just written). It decides the output stores (stream_outputs: DRAM only) and the statistics'
+// software prefetch (off where the data is known to be in cache; small calls keep it, as it
+// is cheap there and they may come from DRAM: off, (60, 100) forward_train and backward from
+// DRAM took 1.10x and 1.15x the time, in cache 0.95-0.98x; dlopen A/B).
+enum class Residency { cache, dram, unknown };
+inline Residency data_residency(const BatchNormProblem& p, int tensors, const float* input,
+                                const float* output) {
+  if (beyond_llc(p, tensors)) return Residency::dram;
   const auto bytes = static_cast<std::size_t>(p.numel()) * sizeof(float);
-  return beyond_llc(p, tensors) ||
-         (bytes >= kResidencyMinBytes && input_and_output_in_dram(input, output, bytes));
+  if (bytes < kResidencyMinBytes) return Residency::unknown;
+  return input_and_output_in_dram(input, output, bytes) ? Residency::dram : Residency::cache;
 }
 
 // Whether to store the output non-temporally (OutputStores). They pay only when the output
@@ -526,17 +531,16 @@ inline bool data_in_dram(const BatchNormProblem& p, int tensors, const float* in
 // evicts inputs. An output that stays in cache, streamed, misses the cache for whoever reads
 // it next (and the benchmark's hot runs), which costs far more than it saves (256x64x8x8
 // channels_last forward_train in cache: 153 -> 235 us). So automatic streams where the data
-// comes from DRAM (in_dram: data_in_dram). `pays`: the layout's own condition for streaming
-// to pay.
+// comes from DRAM (data_residency). `pays`: the layout's own condition for streaming to pay.
 // dlopen A/B against size alone, x and y rotated through 256 MB (from DRAM), median time:
 // channels_last forward_train 0.75-0.92x, forward_infer 0.79-0.84x, backward 0.88-1.05x;
 // 256x64x8x8 channels_first 1.01x, 0.90x, 0.93x. In cache 0.98-1.04x (the timed loads cost
 // about 0.1 us; 8x512x7x7 channels_last forward_infer 1.01x).
 template <class V>
-bool stream_outputs(OutputStores stores, bool pays, bool in_dram) {
+bool stream_outputs(OutputStores stores, bool pays, Residency residency) {
   if (!V::can_stream || stores == OutputStores::cached) return false;
   if (stores == OutputStores::streaming) return true;
-  return pays && in_dram;
+  return pays && residency == Residency::dram;
 }
 
 // Inference transforms of channels c0 + j, j < n: out(j, Normalizer), y = (x - mean) *

@@ -5,7 +5,8 @@
 //
 // A vector type V provides: width; zero(), set1(), load() (unaligned), store() (unaligned),
 // stream() (non-temporal, 32-byte aligned; plain store where the ISA has none), fence(),
-// + - *, fmadd(a, b, c) = a * b + c, add_to(double* acc, v): acc[l] += v[l], store_to(acc, v):
+// + - *, fmadd(a, b, c) = a * b + c, first_lanes(m, a, b): lanes below m from a, the others
+// from b, add_to(double* acc, v): acc[l] += v[l], store_to(acc, v):
 // acc[l] = v[l],
 // lane_sums(const V* a): lane j = the sum of the lanes of a[j] (j < width, a fixed tree), and
 // add_lane_sums(double* acc, a, b): acc[0] += the sum of a's lanes, acc[1] += b's (a fixed tree).

@@ -273,10 +273,10 @@ void span_grad_dx(const float* x, const float* dy, float* dx, i64 len, i64 runs,
 // at least an image's worth but where a block is smaller (rare: a block is as many channels
 // as fit half an L2 or more).
 template <class V>
-bool nchw_stream(const BatchNormProblem& p, OutputStores stores, bool in_dram) {
+bool nchw_stream(const BatchNormProblem& p, OutputStores stores, Residency residency) {
   const i64 image_bytes = p.channels * p.spatial * 4;
   const bool whole_lines = image_bytes % 64 == 0 || image_bytes >= kStreamMinSpanBytes;
-  return stream_outputs<V>(stores, whole_lines, in_dram);
+  return stream_outputs<V>(stores, whole_lines, residency);
 }
 
 inline bool nchw_parallel(const BatchNormProblem& p) {
@@ -316,7 +316,7 @@ void nchw_forward_train_impl(const BatchNormForwardTrainArgs& a) {
 
 template <class V>
 void nchw_forward_train(const BatchNormForwardTrainArgs& a) {
-  if (nchw_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 2, a.x, a.y)))
+  if (nchw_stream<V>(a.problem, a.stores, data_residency(a.problem, 2, a.x, a.y)))
     nchw_forward_train_impl<V, true>(a);
   else nchw_forward_train_impl<V, false>(a);
 }
@@ -374,7 +374,7 @@ void nchw_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nchw_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (nchw_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 2, a.x, a.y)))
+  if (nchw_stream<V>(a.problem, a.stores, data_residency(a.problem, 2, a.x, a.y)))
     nchw_forward_infer_impl<V, true>(a);
   else nchw_forward_infer_impl<V, false>(a);
 }
@@ -440,7 +440,7 @@ void nchw_backward_impl(const BatchNormBackwardArgs& a) {
 
 template <class V>
 void nchw_backward(const BatchNormBackwardArgs& a) {
-  if (a.mask.dx && nchw_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 3, a.dy, a.dx)))
+  if (a.mask.dx && nchw_stream<V>(a.problem, a.stores, data_residency(a.problem, 3, a.dy, a.dx)))
     nchw_backward_impl<V, true>(a);
   else nchw_backward_impl<V, false>(a);
 }

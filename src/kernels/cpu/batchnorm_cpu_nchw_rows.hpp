@@ -34,7 +34,7 @@ struct NchwRowsPlan {
   i64 images, channels, spatial;
   i64 chunk_images;  // images per chunk
   i64 chunks;
-  bool from_dram = true;  // the data comes from DRAM (data_in_dram): the statistics prefetch
+  Residency residency = Residency::unknown;  // data_residency: the statistics prefetch unless cache
 };
 
 inline bool nchw_as_image_rows(const BatchNormProblem& p) {
@@ -75,7 +75,7 @@ void rows_channel_sums(i64 at, i64 S, V tail_mask, Coef&& coef, Term&& term, V* 
 
 // Pass 1 over chunk `chunk`: ws.s1/s2 row `chunk` = per-channel sums of term over its images.
 // coef(c) gives channel c's constant vector, as term takes it (the negated pivot, or the mean).
-// Where pl.from_dram, the lines of `streams` kPrefetchAheadBytes ahead are prefetched, as many
+// Unless the data is in cache (pl.residency), the lines of `streams` kPrefetchAheadBytes ahead are prefetched, as many
 // as each group of W channels reads: the runs of four channels summed side by side step back
 // and forth by a run, and the hardware prefetchers lost the stream. dlopen A/B, statistics
 // from DRAM: 8x512x7x7 0.72x the time, 256x64x8x8 0.84x, 64x128x11x11 0.46x (forward_train
@@ -96,7 +96,7 @@ void rows_chunk_sums(const NchwRowsPlan& pl, i64 chunk, const ChunkWorkspace& ws
     const i64 image = n * C * S;
     i64 c0 = 0;
     for (; c0 + W <= C; c0 += W) {  // W channels: two overlapped groups of 4, one reduction
-      if (pl.from_dram)  // the lines of these W runs, kPrefetchAheadBytes on
+      if (pl.residency != Residency::cache)  // the lines of these W runs, kPrefetchAheadBytes on
         for (i64 at = (image + c0 * S) * 4 + kPrefetchAheadBytes, stop = at + W * S * 4;
              at < stop && at < end; at += 64)
           for (const float* t : streams) __builtin_prefetch(reinterpret_cast<const char*>(t) + at, 0, 2);
@@ -190,8 +190,8 @@ void rows_forward_train_impl(const BatchNormForwardTrainArgs& a, const NchwRowsP
 template <class V>
 void rows_forward_train(const BatchNormForwardTrainArgs& a) {
   NchwRowsPlan pl = nchw_rows_plan(a.problem);
-  pl.from_dram = data_in_dram(a.problem, 2, a.x, a.y);
-  if (nchw_stream<V>(a.problem, a.stores, pl.from_dram)) rows_forward_train_impl<V, true>(a, pl);
+  pl.residency = data_residency(a.problem, 2, a.x, a.y);
+  if (nchw_stream<V>(a.problem, a.stores, pl.residency)) rows_forward_train_impl<V, true>(a, pl);
   else rows_forward_train_impl<V, false>(a, pl);
 }
 
@@ -201,7 +201,7 @@ template <class V>
 void rows_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
                   std::span<std::byte> workspace) {
   NchwRowsPlan pl = nchw_rows_plan(p);
-  pl.from_dram = data_in_dram(p, 1, x, x);
+  pl.residency = data_residency(p, 1, x, x);
   const ChunkWorkspace ws = chunk_workspace(workspace, pl.chunks, pl.channels);
   const ChannelCount m = channel_count(p.values_per_channel());
   std::atomic<i64> redo{-1};
@@ -268,7 +268,7 @@ void rows_backward_impl(const BatchNormBackwardArgs& a, const NchwRowsPlan& pl) 
 template <class V>
 void rows_backward(const BatchNormBackwardArgs& a) {
   const NchwRowsPlan pl = nchw_rows_plan(a.problem);
-  if (a.mask.dx && nchw_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 3, a.dy, a.dx)))
+  if (a.mask.dx && nchw_stream<V>(a.problem, a.stores, data_residency(a.problem, 3, a.dy, a.dx)))
     rows_backward_impl<V, true>(a, pl);
   else rows_backward_impl<V, false>(a, pl);
 }

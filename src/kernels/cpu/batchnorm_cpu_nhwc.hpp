@@ -25,7 +25,7 @@ struct NhwcPlan {
   i64 spatial;  // rows per image (1: each row is an example)
   i64 group;   // channels per group (a multiple of 16, or all of them)
   i64 chunks;  // row chunks: chunk i is rows [rows * i / chunks, rows * (i + 1) / chunks)
-  bool from_dram = true;  // the data comes from DRAM (data_in_dram): pass 1 prefetches
+  Residency residency = Residency::unknown;  // data_residency: pass 1 prefetches unless cache
 };
 
 // Channel groups only bound the stack accumulators (kMaxGroup); a group of 16 channels
@@ -63,8 +63,9 @@ inline bool nhwc_parallel(const NhwcPlan& pl) { return pl.rows * pl.channels >= 
 
 // Non-temporal stores need every row's vectors 32-byte aligned.
 template <class V>
-bool nhwc_stream(const BatchNormProblem& p, OutputStores stores, bool in_dram, const float* output) {
-  return p.channels % 8 == 0 && is_aligned(output, 32) && stream_outputs<V>(stores, true, in_dram);
+bool nhwc_stream(const BatchNormProblem& p, OutputStores stores, Residency residency,
+                 const float* output) {
+  return p.channels % 8 == 0 && is_aligned(output, 32) && stream_outputs<V>(stores, true, residency);
 }
 
 constexpr i64 kSweepRows = 4;                 // rows added per load/store of the accumulators
@@ -80,8 +81,8 @@ constexpr i64 kSweepRows = 4;                 // rows added per load/store of th
 // per kSweepRows rows), with a software prefetch, kPrefetchAheadBytes ahead and in memory
 // order, of as many lines as each step reads (the interleaved row streams lose the hardware
 // prefetchers on data in DRAM). `streams` are the tensors term reads; the prefetch only runs
-// where the data comes from DRAM (pl.from_dram: on data in cache it only costs, dlopen A/B
-// without it, forward_train and backward 0.89-0.96x the time, 32x256x14x14 the same) and
+// where the data is not known to be in cache (pl.residency: in cache it only costs, dlopen
+// A/B without it, forward_train and backward 0.89-0.96x the time, 32x256x14x14 the same) and
 // where the group is whole rows (gc == C, every C <= kMaxGroup), so the rows ahead are
 // contiguous. One thread, statistics of 4 MiB, micro-benchmark, us, this order / one row per
 // sweep / register-blocked folds of 16 rows x 4 vectors with prefetch (this file's order for
@@ -96,7 +97,7 @@ void nhwc_chunk_sums(const NhwcPlan& pl, i64 chunk, i64 g0, i64 gc,
   double* s1 = ws.s1 + chunk * pl.group;  // row `chunk` of the partials
   double* s2 = ws.s2 + chunk * pl.group;
   const i64 C = pl.channels;
-  const bool prefetch = pl.from_dram && gc == C;
+  const bool prefetch = pl.residency != Residency::cache && gc == C;
   alignas(64) float a1[kMaxGroup], a2[kMaxGroup];
   // Adds rows [row, row + n) into a1, a2 (kFirst: the fold's first rows, into zero); the
   // prefetch covers the same bytes further on.
@@ -256,8 +257,8 @@ void nhwc_forward_train_impl(const BatchNormForwardTrainArgs& a, const NhwcPlan&
 template <class V>
 void nhwc_forward_train(const BatchNormForwardTrainArgs& a) {
   NhwcPlan pl = nhwc_plan(a.problem);
-  pl.from_dram = data_in_dram(a.problem, 2, a.x, a.y);
-  if (nhwc_stream<V>(a.problem, a.stores, pl.from_dram, a.y)) nhwc_forward_train_impl<V, true>(a, pl);
+  pl.residency = data_residency(a.problem, 2, a.x, a.y);
+  if (nhwc_stream<V>(a.problem, a.stores, pl.residency, a.y)) nhwc_forward_train_impl<V, true>(a, pl);
   else nhwc_forward_train_impl<V, false>(a, pl);
 }
 
@@ -268,7 +269,7 @@ void nhwc_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
   // argument, the partials lived on the stack, 64 channels at a time: a pass over x per 64
   // channels, 2.2x slower than channels_first on cold 32x256x14x14.)
   NhwcPlan pl = nhwc_plan(p);
-  pl.from_dram = data_in_dram(p, 1, x, x);
+  pl.residency = data_residency(p, 1, x, x);
   const ChunkWorkspace ws = nhwc_workspace(workspace, pl);
   const ChannelCount m = channel_count(pl.rows);
   std::atomic<i64> redo{-1};
@@ -305,7 +306,7 @@ void nhwc_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nhwc_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (nhwc_stream<V>(a.problem, a.stores, data_in_dram(a.problem, 2, a.x, a.y), a.y))
+  if (nhwc_stream<V>(a.problem, a.stores, data_residency(a.problem, 2, a.x, a.y), a.y))
     nhwc_forward_infer_impl<V, true>(a);
   else nhwc_forward_infer_impl<V, false>(a);
 }
@@ -382,8 +383,8 @@ void nhwc_backward_impl(const BatchNormBackwardArgs& a, const NhwcPlan& pl) {
 template <class V>
 void nhwc_backward(const BatchNormBackwardArgs& a) {
   NhwcPlan pl = nhwc_plan(a.problem);
-  pl.from_dram = data_in_dram(a.problem, 3, a.dy, a.mask.dx ? a.dx : a.x);  // x: no output
-  if (a.mask.dx && nhwc_stream<V>(a.problem, a.stores, pl.from_dram, a.dx))
+  pl.residency = data_residency(a.problem, 3, a.dy, a.mask.dx ? a.dx : a.x);  // x: no output
+  if (a.mask.dx && nhwc_stream<V>(a.problem, a.stores, pl.residency, a.dx))
     nhwc_backward_impl<V, true>(a, pl);
   else nhwc_backward_impl<V, false>(a, pl);
 }

@@ -1,5 +1,5 @@
 // Whether a kernel's data is in the caches or in DRAM, from timed loads. It decides the store
-// policy (OutputStores::automatic) and channels_last's software prefetch (data_in_dram): the
+// policy (OutputStores::automatic) and channels_last's software prefetch (data_residency): the
 // size of a tensor cannot tell whether the layer before has just written it (in cache) or it
 // has waited in DRAM, and what pays differs.
 #pragma once
