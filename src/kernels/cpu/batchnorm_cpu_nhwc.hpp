@@ -183,8 +183,19 @@ void nhwc_group_statistics(const float* x, const NhwcPlan& pl, i64 g0, i64 gc,
       done);
 }
 
-// Rows up to this many bytes are normalized two at a time.
+// Rows up to this many bytes are written two at a time (pass 2 of forward and backward),
+// each per-channel constant loaded once for both: chunk_row_groups.
 constexpr i64 kPairMaxRowBytes = 512;
+
+// The rows of a chunk, two at a time where rows are short: rows.template operator()<n>(row)
+// for rows row .. row + n - 1.
+template <class Rows>
+void chunk_row_groups(Range r, i64 channels, Rows&& rows) {
+  i64 row = r.begin;
+  if (channels * 4 <= kPairMaxRowBytes)
+    for (; row + 2 <= r.end; row += 2) rows.template operator()<2>(row);
+  for (; row < r.end; ++row) rows.template operator()<1>(row);
+}
 
 // Elementwise steps along a row, channels [0, n): step.template operator()<U>(c) for every
 // whole vector (U = V) kRowUnroll vectors per loop iteration, then for the last n % W channels
@@ -226,10 +237,7 @@ void nhwc_chunk_normalize(const float* x, float* y, const NhwcPlan& pl, i64 chun
     };
     row_steps<V>(gc, step);
   };
-  i64 row = r.begin;
-  if (C * 4 <= kPairMaxRowBytes)
-    for (; row + 2 <= r.end; row += 2) rows.template operator()<2>(row);
-  for (; row < r.end; ++row) rows.template operator()<1>(row);
+  chunk_row_groups(r, C, rows);
 }
 
 template <class V, bool kStream>
@@ -324,27 +332,36 @@ void nhwc_chunk_grad_sums(const BatchNormBackwardArgs& a, const NhwcPlan& pl, i6
   });
 }
 
-// Backward pass 2 over a chunk: dx = a * dy + (b * (x - mean) + c); frozen: dx = a * dy.
+// Backward pass 2 over a chunk: dx = a * dy + (b * (x - mean) + c); frozen: dx = a * dy. Short
+// rows in pairs (chunk_row_groups): dlopen A/B, in cache 256x64x8x8 0.85-0.87x the time and
+// (60, 100) 0.87-0.88x, from DRAM 0.98-0.99x; rows of 1 KiB and more were slower in pairs
+// (32x256x14x14 from DRAM 1.11x, (1024, 1024) in cache 1.05x).
 template <class V, bool kStream, bool kFrozen>
 void nhwc_chunk_grad_dx(const BatchNormBackwardArgs& g, const NhwcPlan& pl, i64 chunk, i64 g0,
                         i64 gc, const ChunkWorkspace& ws) {
   const Range r = chunk_rows(pl, chunk);
+  const i64 C = pl.channels;
   const float *mean = g.mean + g0, *qa = ws.scale, *qb = ws.shift, *qc = ws.extra;
-  for (i64 row = r.begin; row < r.end; ++row) {
-    const i64 o = row * pl.channels + g0;
+  auto rows = [&]<int n>(i64 row) {
+    const i64 o = row * C + g0;
     const float *x = g.x + o, *dy = g.dy + o;
     float* dx = g.dx + o;
     row_steps<V>(gc, [&]<class U>(i64 c) {
-      U v;
-      if constexpr (kFrozen)
-        v = U::load(qa + c) * U::load(dy + c);
-      else
-        v = U::fmadd(U::load(qa + c), U::load(dy + c),
-                     U::fmadd(U::load(qb + c), U::load(x + c) - U::load(mean + c), U::load(qc + c)));
-      if constexpr (kStream) U::stream(dx + c, v);
-      else U::store(dx + c, v);
+      const U a = U::load(qa + c);
+      U b, m, k;
+      if constexpr (!kFrozen) b = U::load(qb + c), m = U::load(mean + c), k = U::load(qc + c);
+      for (int u = 0; u < n; ++u) {
+        U v;
+        if constexpr (kFrozen)
+          v = a * U::load(dy + u * C + c);
+        else
+          v = U::fmadd(a, U::load(dy + u * C + c), U::fmadd(b, U::load(x + u * C + c) - m, k));
+        if constexpr (kStream) U::stream(dx + u * C + c, v);
+        else U::store(dx + u * C + c, v);
+      }
     });
-  }
+  };
+  chunk_row_groups(r, C, rows);
 }
 
 template <class V, bool kStream>
