@@ -230,12 +230,13 @@ void span_map(float* out, i64 len, i64 runs, Params&& params, Op&& op) {
   }
   for (i64 j = 0; j < runs; ++j) {
     const i64 end = (j + 1) * len;
-    const std::array<V, P> c = splat.template operator()<V>(params(j));
+    const std::array<float, P> here = params(j);
+    const std::array<V, P> c = splat.template operator()<V>(here);
     for (; e + W <= end; e += W) put(e, op(c, e));
     if (e == end) continue;
     if (j + 1 == runs) return scalars(j, e, end - e);
     const int lanes = static_cast<int>(end - e);  // in run j; the rest in run j + 1
-    const std::array<float, P> here = params(j), next = params(j + 1);
+    const std::array<float, P> next = params(j + 1);
     std::array<V, P> mixed;
     for (std::size_t i = 0; i < P; ++i)
       mixed[i] = V::first_lanes(lanes, V::set1(here[i]), V::set1(next[i]));

@@ -75,9 +75,10 @@ void rows_channel_sums(i64 at, i64 S, V tail_mask, Coef&& coef, Term&& term, V* 
 
 // Pass 1 over chunk `chunk`: ws.s1/s2 row `chunk` = per-channel sums of term over its images.
 // coef(c) gives channel c's constant vector, as term takes it (the negated pivot, or the mean).
-// Unless the data is in cache (pl.residency), the lines of `streams` kPrefetchAheadBytes ahead are prefetched, as many
-// as each group of W channels reads: the runs of four channels summed side by side step back
-// and forth by a run, and the hardware prefetchers lost the stream. dlopen A/B, statistics
+// Unless the data is in cache (pl.residency), the lines of `streams` kPrefetchAheadBytes
+// ahead are prefetched, as many as each group of W channels reads: the runs of four channels
+// summed side by side step back and forth by a run, and the hardware prefetchers lost the
+// stream. dlopen A/B, statistics
 // from DRAM: 8x512x7x7 0.72x the time, 256x64x8x8 0.84x, 64x128x11x11 0.46x (forward_train
 // 0.82x, 0.87x, 0.62x); in cache the prefetch only costs (1.2-1.3x), so it is off there.
 template <class V, std::size_t kStreams, class Coef, class Term>
