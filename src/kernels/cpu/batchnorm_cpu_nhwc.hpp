@@ -25,7 +25,7 @@ struct NhwcPlan {
   i64 spatial;  // rows per image (1: each row is an example)
   i64 group;   // channels per group (a multiple of 16, or all of them)
   i64 chunks;  // row chunks: chunk i is rows [rows * i / chunks, rows * (i + 1) / chunks)
-  Residency residency = Residency::unknown;  // data_residency: pass 1 prefetches unless cache
+  Residency residency = Residency::unknown;  // data_residency: pass 1's prefetch, pass 2's row groups
 };
 
 // Channel groups only bound the stack accumulators (kMaxGroup); a group of 16 channels
@@ -183,16 +183,45 @@ void nhwc_group_statistics(const float* x, const NhwcPlan& pl, i64 g0, i64 gc,
       done);
 }
 
-// Rows up to this many bytes are written two at a time (pass 2 of forward and backward),
-// each per-channel constant loaded once for both: chunk_row_groups.
+// Pass 2 (forward and backward) writes a chunk's rows a few at a time, each per-channel
+// constant loaded once for all of them: a row's vector step loads 3 or 4 parameter vectors
+// next to its one or two tensor vectors, so one row at a time is bound by the loads.
+// rows_per_group, from dlopen A/B (median time):
+// - unless the data is known to be in cache (pl.residency): pairs where rows are up to
+//   kPairMaxRowBytes. Against one row, in cache 256x64x8x8 forward_infer 0.78x, backward
+//   0.85-0.87x, (60, 100) 0.81x and 0.87-0.88x; from DRAM 0.98-0.99x. Longer rows in pairs
+//   were slower from DRAM (two interleaved write streams: 32x256x14x14 forward 1.35x,
+//   backward 1.11x; 8x512x7x7 forward_infer 1.43x).
+// - data in cache: as many rows (4, 2) as keep a group within kGroupMaxStreams tensor rows
+//   and kGroupMaxBytes. Against the above: forward (x, y) in fours up to 2 KiB rows,
+//   forward_infer 0.79-0.90x (8x512x7x7, 256x64x8x8, 32x256x14x14 channels_last),
+//   forward_train 0.93-0.97x; (1024, 1024) (4 KiB rows) in pairs, forward_infer 0.90x, as
+//   in fours its forward_train took 1.07x. Backward (x, dy, dx) in pairs: 8x512x7x7
+//   0.95-0.98x, 32x256x14x14 and (1024, 1024) 1.0x; in fours 1.04-1.24x. Small calls
+//   (residency unknown) keep pairs: (60, 100) forward_infer in fours took 0.81x the time in
+//   cache but 1.3-1.5x in the benchmark's cold runs.
 constexpr i64 kPairMaxRowBytes = 512;
+constexpr i64 kGroupMaxStreams = 8;
+constexpr i64 kGroupMaxBytes = 16 << 10;
 
-// The rows of a chunk, two at a time where rows are short: rows.template operator()<n>(row)
-// for rows row .. row + n - 1.
-template <class Rows>
-void chunk_row_groups(Range r, i64 channels, Rows&& rows) {
+// Rows of one group in pass 2: row_bytes of each of `tensors` tensors per row.
+inline int rows_per_group(const NhwcPlan& pl, i64 row_bytes, int tensors) {
+  if (pl.residency != Residency::cache) return row_bytes <= kPairMaxRowBytes ? 2 : 1;
+  for (int n = 4; n > 1; n /= 2)
+    if (n * tensors <= kGroupMaxStreams && n * tensors * row_bytes <= kGroupMaxBytes) return n;
+  return 1;
+}
+
+// The rows of a chunk in groups of n (rows_per_group), the last ones one at a time:
+// rows.template operator()<n>(row) for rows row .. row + n - 1. Streamed, groups of four are
+// not compiled: with them, the streamed passes took 1.03-1.22x the time (dlopen A/B).
+template <bool kStream, class Rows>
+void chunk_row_groups(Range r, int n, Rows&& rows) {
   i64 row = r.begin;
-  if (channels * 4 <= kPairMaxRowBytes)
+  if constexpr (!kStream)
+    if (n == 4)
+      for (; row + 4 <= r.end; row += 4) rows.template operator()<4>(row);
+  if (n >= 2)
     for (; row + 2 <= r.end; row += 2) rows.template operator()<2>(row);
   for (; row < r.end; ++row) rows.template operator()<1>(row);
 }
@@ -215,10 +244,8 @@ void row_steps(i64 n, Step&& step) {
   for (; c < n; ++c) step.template operator()<F1>(c);
 }
 
-// Pass 2 of forward: y = (x - k) * scale + shift, rows of chunk `chunk`, per-channel params.
-// Short rows go in pairs, each parameter vector loaded once for both: in cache, 256x64x8x8
-// forward_infer 0.78x the time and (60, 100) 0.81x; rows of 1 KiB and more were slower in
-// pairs (32x256x14x14 from DRAM 1.35x: two interleaved write streams).
+// Pass 2 of forward: y = (x - k) * scale + shift, rows of chunk `chunk`, per-channel params,
+// a few rows at a time (rows_per_group).
 template <class V, bool kStream>
 void nhwc_chunk_normalize(const float* x, float* y, const NhwcPlan& pl, i64 chunk, i64 g0,
                           i64 gc, const float* k, const float* scale, const float* shift) {
@@ -237,7 +264,7 @@ void nhwc_chunk_normalize(const float* x, float* y, const NhwcPlan& pl, i64 chun
     };
     row_steps<V>(gc, step);
   };
-  chunk_row_groups(r, C, rows);
+  chunk_row_groups<kStream>(r, rows_per_group(pl, gc * 4, 2), rows);
 }
 
 template <class V, bool kStream>
@@ -294,9 +321,7 @@ void nhwc_moments(const BatchNormProblem& p, const float* x, ChannelMoments out,
 constexpr i64 kInferGroup = 1024;
 
 template <class V, bool kStream>
-void nhwc_forward_infer_impl(const BatchNormForwardInferArgs& a) {
-  const BatchNormProblem& p = a.problem;
-  NhwcPlan pl = nhwc_plan(p);
+void nhwc_forward_infer_impl(const BatchNormForwardInferArgs& a, const NhwcPlan& pl) {
   alignas(64) float k[kInferGroup], scale[kInferGroup], shift[kInferGroup];
   for (i64 g0 = 0; g0 < pl.channels; g0 += kInferGroup) {
     const i64 gc = std::min(kInferGroup, pl.channels - g0);
@@ -314,9 +339,10 @@ void nhwc_forward_infer_impl(const BatchNormForwardInferArgs& a) {
 
 template <class V>
 void nhwc_forward_infer(const BatchNormForwardInferArgs& a) {
-  if (nhwc_stream<V>(a.problem, a.stores, data_residency(a.problem, 2, a.x, a.y), a.y))
-    nhwc_forward_infer_impl<V, true>(a);
-  else nhwc_forward_infer_impl<V, false>(a);
+  NhwcPlan pl = nhwc_plan(a.problem);
+  pl.residency = data_residency(a.problem, 2, a.x, a.y);
+  if (nhwc_stream<V>(a.problem, a.stores, pl.residency, a.y)) nhwc_forward_infer_impl<V, true>(a, pl);
+  else nhwc_forward_infer_impl<V, false>(a, pl);
 }
 
 // Backward pass 1 over a chunk: sdy = sum dy, sdyxm = sum dy (x - mean) per channel.
@@ -332,10 +358,8 @@ void nhwc_chunk_grad_sums(const BatchNormBackwardArgs& a, const NhwcPlan& pl, i6
   });
 }
 
-// Backward pass 2 over a chunk: dx = a * dy + (b * (x - mean) + c); frozen: dx = a * dy. Short
-// rows in pairs (chunk_row_groups): dlopen A/B, in cache 256x64x8x8 0.85-0.87x the time and
-// (60, 100) 0.87-0.88x, from DRAM 0.98-0.99x; rows of 1 KiB and more were slower in pairs
-// (32x256x14x14 from DRAM 1.11x, (1024, 1024) in cache 1.05x).
+// Backward pass 2 over a chunk: dx = a * dy + (b * (x - mean) + c); frozen: dx = a * dy; a
+// few rows at a time (rows_per_group).
 template <class V, bool kStream, bool kFrozen>
 void nhwc_chunk_grad_dx(const BatchNormBackwardArgs& g, const NhwcPlan& pl, i64 chunk, i64 g0,
                         i64 gc, const ChunkWorkspace& ws) {
@@ -361,7 +385,7 @@ void nhwc_chunk_grad_dx(const BatchNormBackwardArgs& g, const NhwcPlan& pl, i64 
       }
     });
   };
-  chunk_row_groups(r, C, rows);
+  chunk_row_groups<kStream>(r, rows_per_group(pl, gc * 4, 3), rows);
 }
 
 template <class V, bool kStream>
