@@ -510,20 +510,20 @@ inline bool beyond_llc(const BatchNormProblem& p, int tensors) {
 }
 
 // Where the op's data is: in DRAM (beyond half the LLC, or, from kResidencyMinBytes up, where
-// timed loads find the input and the output there: cache_residency.hpp; output may be the
-// input, for an op that writes none), in cache (the timed loads say so), or unknown (smaller
-// calls are short and not timed; their data is taken to be in cache, as a layer's input was
-// just written). It decides the output stores (stream_outputs: DRAM only) and the statistics'
-// software prefetch (off where the data is known to be in cache; small calls keep it, as it
-// is cheap there and they may come from DRAM: off, (60, 100) forward_train and backward from
-// DRAM took 1.10x and 1.15x the time, in cache 0.95-0.98x; dlopen A/B).
-enum class Residency { cache, dram, unknown };
+// timed loads find the input and the output there: sampled_residency; output may be the
+// input, for an op that writes none), in cache (the timed loads find both there), or unknown
+// (smaller calls are short and not timed; their data is taken to be in cache, as a layer's
+// input was just written; or the input and the output are in different places). It decides
+// the output stores (stream_outputs: DRAM only), the statistics' software prefetch (off in
+// cache; small calls keep it, as it is cheap there and they may come from DRAM: off, (60, 100)
+// forward_train and backward from DRAM took 1.10x and 1.15x the time, in cache 0.95-0.98x;
+// dlopen A/B) and channels_last's row groups (rows_per_group: in cache only).
 inline Residency data_residency(const BatchNormProblem& p, int tensors, const float* input,
                                 const float* output) {
   if (beyond_llc(p, tensors)) return Residency::dram;
   const auto bytes = static_cast<std::size_t>(p.numel()) * sizeof(float);
   if (bytes < kResidencyMinBytes) return Residency::unknown;
-  return input_and_output_in_dram(input, output, bytes) ? Residency::dram : Residency::cache;
+  return sampled_residency(input, output, bytes);
 }
 
 // Whether to store the output non-temporally (OutputStores). They pay only when the output
