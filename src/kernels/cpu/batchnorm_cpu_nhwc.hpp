@@ -192,14 +192,16 @@ void nhwc_group_statistics(const float* x, const NhwcPlan& pl, i64 g0, i64 gc,
 //   0.85-0.87x, (60, 100) 0.81x and 0.87-0.88x; from DRAM 0.98-0.99x. Longer rows in pairs
 //   were slower from DRAM (two interleaved write streams: 32x256x14x14 forward 1.35x,
 //   backward 1.11x; 8x512x7x7 forward_infer 1.43x).
-// - data in cache: as many rows (4, 2) as keep a group within kGroupMaxStreams tensor rows
-//   and kGroupMaxBytes. Against the above: forward (x, y) in fours up to 2 KiB rows,
-//   forward_infer 0.79-0.90x (8x512x7x7, 256x64x8x8, 32x256x14x14 channels_last),
-//   forward_train 0.93-0.97x; (1024, 1024) (4 KiB rows) in pairs, forward_infer 0.90x, as
-//   in fours its forward_train took 1.07x. Backward (x, dy, dx) in pairs: 8x512x7x7
-//   0.95-0.98x, 32x256x14x14 and (1024, 1024) 1.0x; in fours 1.04-1.24x. Small calls
-//   (residency unknown) keep pairs: (60, 100) forward_infer in fours took 0.81x the time in
-//   cache but 1.3-1.5x in the benchmark's cold runs.
+// - input and output in cache: as many rows (4, 2) as keep a group within kGroupMaxStreams
+//   tensor rows and kGroupMaxBytes. Against the above: forward (x, y) in fours up to 2 KiB
+//   rows, forward_infer 0.78-0.90x (8x512x7x7, 256x64x8x8, 32x256x14x14 channels_last; one
+//   run of the last 0.98x), forward_train 0.89-0.97x (32x256x14x14 0.97-1.04x); (1024, 1024)
+//   (4 KiB rows) in pairs, forward_infer 0.78-0.90x, as in fours its forward_train took
+//   1.07x. Backward (x, dy, dx) in pairs: 8x512x7x7 0.95-0.98x, 32x256x14x14 and (1024, 1024)
+//   1.0x; in fours 1.04-1.24x. With the input in cache and the output in DRAM, groups took
+//   1.07-2.1x the time, hence both (sampled_residency). Small calls (residency unknown) keep
+//   pairs: (60, 100) forward_infer in fours took 0.81x the time in cache but 1.3-1.5x in the
+//   benchmark's cold runs.
 constexpr i64 kPairMaxRowBytes = 512;
 constexpr i64 kGroupMaxStreams = 8;
 constexpr i64 kGroupMaxBytes = 16 << 10;
