@@ -216,7 +216,7 @@ inline int rows_per_group(const NhwcPlan& pl, i64 row_bytes, int tensors) {
 
 // The rows of a chunk in groups of n (rows_per_group), the last ones one at a time:
 // rows.template operator()<n>(row) for rows row .. row + n - 1. Streamed, groups of four are
-// not compiled: with them, the streamed passes took 1.03-1.22x the time (dlopen A/B).
+// not compiled: with them, the streamed passes took 1.03-1.30x the time (dlopen A/B).
 template <bool kStream, class Rows>
 void chunk_row_groups(Range r, int n, Rows&& rows) {
   i64 row = r.begin;
